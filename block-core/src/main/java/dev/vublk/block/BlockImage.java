@@ -1,0 +1,41 @@
+package dev.vublk.block;
+
+import dev.vublk.uring.IoUring;
+import java.io.IOException;
+
+/**
+ * An open disk image, shared by every queue of a device. Metadata (if the format has any) lives
+ * here; each queue thread gets its own {@link BlockWorker} bound to that thread's ring.
+ */
+public interface BlockImage extends AutoCloseable {
+    /** The guest-visible size in bytes. */
+    long size();
+
+    boolean readOnly();
+
+    ImageFormat format();
+
+    /** Offsets and lengths of guest requests must be multiples of this (512 or 4096). */
+    int requestAlignment();
+
+    /** Buffers used with O_DIRECT must be aligned to this; 1 when any address works. */
+    int memoryAlignment();
+
+    /** Whether discard frees space (RAW: hole punching; QCOW2: cluster deallocation). */
+    boolean supportsDiscard();
+
+    /** A worker for one queue thread; every call on it must come from that thread. */
+    BlockWorker newWorker(IoUring ring) throws IOException;
+
+    /** Writes dirty metadata and syncs the files: the synchronous flush of shutdown paths. */
+    void flush() throws IOException;
+
+    /** Changes the virtual size; formats that cannot resize throw {@link UnsupportedOperationException}. */
+    default void resize(long newSize) throws IOException {
+        throw new UnsupportedOperationException("resize is not supported for " + format());
+    }
+
+    /** Flushes and releases everything; a closed image rejects new workers. */
+    @Override
+    void close() throws IOException;
+}

@@ -1,0 +1,28 @@
+package dev.vublk.block;
+
+/**
+ * How to open an image.
+ *
+ * @param readOnly        open without write access; writes fail
+ * @param direct          O_DIRECT on data files, bypassing the host page cache
+ * @param probeBacking    allow guessing a backing file's format from its content when the image
+ *                        does not name it (off by default: a guest-written raw backing file could
+ *                        otherwise pose as a qcow2 image pointing at any host file)
+ * @param cacheBytes      metadata cache budget per image (0 = the format's default)
+ * @param maxChainDepth   the longest backing/parent chain accepted
+ */
+public record ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth) {
+    public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
+
+    public static ImageOptions defaults() {
+        return new ImageOptions(false, false, false, 0, DEFAULT_MAX_CHAIN_DEPTH);
+    }
+
+    public ImageOptions withReadOnly(boolean ro) {
+        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth);
+    }
+
+    public ImageOptions withDirect(boolean d) {
+        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth);
+    }
+}

@@ -1,0 +1,66 @@
+package dev.vublk.uring;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** An eventfd counter: kicks, calls and wake-ups between threads. */
+public final class EventFd implements AutoCloseable {
+    public static final int EFD_NONBLOCK = 0x800;
+    private static final int EFD_CLOEXEC = 0x80000;
+
+    private final int fd;
+    private volatile boolean closed;
+
+    private EventFd(int fd) {
+        this.fd = fd;
+    }
+
+    public static EventFd create() throws NativeException {
+        return create(0);
+    }
+
+    public static EventFd create(int flags) throws NativeException {
+        return new EventFd((int) Libc.call("eventfd", null, Libc.EVENTFD, 0, flags | EFD_CLOEXEC));
+    }
+
+    /** Takes ownership of an eventfd received from a peer. */
+    public static EventFd adopt(int fd) {
+        return new EventFd(fd);
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    /** Adds {@code value} to the counter, waking readers. */
+    public void write(long value) throws NativeException {
+        write(fd, value);
+    }
+
+    /** Signals an eventfd that this object does not own. */
+    public static void write(int fd, long value) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(ValueLayout.JAVA_LONG);
+            buf.set(ValueLayout.JAVA_LONG, 0, value);
+            Libc.call("write(eventfd)", null, Libc.WRITE, fd, buf, 8L);
+        }
+    }
+
+    /** Reads and resets the counter; blocks while it is zero unless the fd is non-blocking. */
+    public long read() throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(ValueLayout.JAVA_LONG);
+            Libc.call("read(eventfd)", null, Libc.READ, fd, buf, 8L);
+            return buf.get(ValueLayout.JAVA_LONG, 0);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            Fds.closeQuietly(fd);
+        }
+    }
+}
