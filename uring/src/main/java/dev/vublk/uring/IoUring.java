@@ -53,7 +53,7 @@ public final class IoUring implements AutoCloseable {
     private int[] fds;
     private long[] addrs;     // buffer address, or iovec array address
     private int[] lens;       // buffer length, iovec count, fallocate mode
-    private long[] offsets;   // file offset, or fallocate length for OP_FALLOCATE (kept in addrs)
+    private long[] offsets;   // file offset (fallocate keeps its length in addrs)
     private long[] remaining; // bytes still to transfer
     private long[] done;      // bytes transferred so far
     private int[] opFlags;
@@ -233,11 +233,9 @@ public final class IoUring implements AutoCloseable {
         sqes.asSlice(sqe, SQE_SIZE).fill((byte) 0);
         sqes.set(ValueLayout.JAVA_BYTE, sqe, opcodes[slot]);
         sqes.set(ValueLayout.JAVA_INT, sqe + 4, fds[slot]);
-        sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot] + done[slot]);
-        sqes.set(ValueLayout.JAVA_LONG, sqe + 16, opcodes[slot] == OP_READ || opcodes[slot] == OP_WRITE
-                ? addrs[slot] + done[slot] : addrs[slot]);
-        sqes.set(ValueLayout.JAVA_INT, sqe + 24, opcodes[slot] == OP_READ || opcodes[slot] == OP_WRITE
-                ? (int) remaining[slot] : lens[slot]);
+        sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot]);
+        sqes.set(ValueLayout.JAVA_LONG, sqe + 16, addrs[slot]);
+        sqes.set(ValueLayout.JAVA_INT, sqe + 24, lens[slot]);
         sqes.set(ValueLayout.JAVA_INT, sqe + 28, opFlags[slot]);
         sqes.set(ValueLayout.JAVA_LONG, sqe + 32, slot);
         localTail++;
@@ -315,26 +313,35 @@ public final class IoUring implements AutoCloseable {
             int slot = (int) ring.get(ValueLayout.JAVA_LONG, cqe);
             int res = ring.get(ValueLayout.JAVA_INT, cqe + 8);
             INT.setRelease(ring, cqHead, head + 1);
-            finish(slot, res);
-            count++;
+            if (finish(slot, res)) {
+                count++;
+            }
         }
     }
 
-    private void finish(int slot, int res) throws NativeException {
+    /** Delivers the slot's completion, or requeues what is left of it and returns false. */
+    private boolean finish(int slot, int res) throws NativeException {
         if (res == -Errno.EAGAIN || res == -Errno.EINTR) {
             queue(slot);
-            return;
+            return false;
         }
         byte op = opcodes[slot];
         boolean transfer = op == OP_READ || op == OP_WRITE || op == OP_READV || op == OP_WRITEV;
         if (transfer && res > 0 && res < remaining[slot]) {
             done[slot] += res;
             remaining[slot] -= res;
+            // Sockets and pipes refuse a non-zero offset (ESPIPE): only files move on.
+            if (offsets[slot] != -1 && takesOffset(fds[slot])) {
+                offsets[slot] += res;
+            }
             if (op == OP_READV || op == OP_WRITEV) {
                 advanceIovecs(slot, res);
+            } else {
+                addrs[slot] += res;
+                lens[slot] -= res;
             }
             queue(slot);
-            return;
+            return false;
         }
         int result = transfer && res >= 0 ? (int) (done[slot] + res) : res;
         IoCompletion handler = handlers[slot];
@@ -343,6 +350,15 @@ public final class IoUring implements AutoCloseable {
         freeSlots[freeCount++] = slot;
         inFlight--;
         handler.complete(tag, result);
+        return true;
+    }
+
+    private static boolean takesOffset(int fd) {
+        try {
+            return Fds.isSeekable(fd);
+        } catch (NativeException e) {
+            return true; // the resubmitted operation reports what is wrong with fd
+        }
     }
 
     /** Skips {@code bytes} already transferred by moving the iovec array's start in place. */
@@ -362,7 +378,6 @@ public final class IoUring implements AutoCloseable {
         }
         addrs[slot] += 16L * i;
         lens[slot] -= i;
-        // The kernel's file offset for the rest is offset + done, set in queue().
     }
 
     /** Waits until every operation in flight has completed and been delivered. */
