@@ -102,13 +102,18 @@ public final class IoUring implements AutoCloseable {
             cqTail = params.get(ValueLayout.JAVA_INT, cqOff + 4);
             cqes = params.get(ValueLayout.JAVA_INT, cqOff + 20);
             long ringSize = Math.max(sqArray + 4L * sqEntries, cqes + CQE_SIZE * cqEntries);
+            MappedRegion ringRegion = null;
             try {
-                ringMap = MappedRegion.map(fd, OFF_SQ_RING, ringSize, true);
+                ringRegion = MappedRegion.map(fd, OFF_SQ_RING, ringSize, true);
                 sqeMap = MappedRegion.map(fd, OFF_SQES, SQE_SIZE * sqEntries, true);
             } catch (NativeException e) {
+                if (ringRegion != null) {
+                    ringRegion.close();
+                }
                 Fds.closeQuietly(fd);
                 throw e;
             }
+            ringMap = ringRegion;
             ring = ringMap.segment();
             sqes = sqeMap.segment();
             sqMask = ring.get(ValueLayout.JAVA_INT, params.get(ValueLayout.JAVA_INT, sqOff + 8));
@@ -251,7 +256,8 @@ public final class IoUring implements AutoCloseable {
 
     /**
      * Submits what is prepared, waits until at least one completion is ready, and delivers all
-     * ready completions. Returns the number delivered.
+     * ready completions. Returns the number delivered: at least one, or 0 at once when nothing
+     * is in flight (waiting then would never end).
      */
     public int submitAndWait() throws NativeException {
         int delivered = processCompletions();
@@ -259,8 +265,12 @@ public final class IoUring implements AutoCloseable {
             submit();
             return delivered;
         }
-        enter(1);
-        return processCompletions();
+        // A completion that only resubmits the rest of a short transfer delivers nothing: wait on.
+        while (delivered == 0 && inFlight > 0) {
+            enter(1);
+            delivered = processCompletions();
+        }
+        return delivered;
     }
 
     private int enter(int waitFor) throws NativeException {

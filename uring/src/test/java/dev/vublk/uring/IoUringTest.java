@@ -187,6 +187,13 @@ class IoUringTest {
     }
 
     @Test
+    void waitingWithNothingInFlightReturnsAtOnce() throws NativeException {
+        assertEquals(0, ring.submitAndWait());
+        assertEquals(0, ring.processCompletions());
+        assertEquals(0, ring.submit());
+    }
+
+    @Test
     void nopCompletesWithZeroAndItsTag() throws NativeException {
         ring.nop(done, 0x1234_5678_9abcL);
         ring.drain();

@@ -189,6 +189,20 @@ class UnixSocketTest {
     }
 
     @Test
+    void buffersTheKernelCannotSafelyUseAreRefused() throws IOException {
+        UnixSocket[] p = pair("bounds.sock");
+        try (UnixSocket client = p[0]; UnixSocket server = p[1]) {
+            MemorySegment small = arena.allocate(8);
+            assertThrows(IllegalArgumentException.class, () -> client.send(small, 9));
+            assertThrows(IllegalArgumentException.class, () -> server.receive(small, 9, 0));
+            assertThrows(IllegalArgumentException.class, () -> server.receive(small, -1, 0));
+            MemorySegment heap = MemorySegment.ofArray(new byte[8]);
+            assertThrows(IllegalArgumentException.class, () -> client.send(heap, 8));
+            assertThrows(IllegalArgumentException.class, () -> server.receiveFully(heap, 8));
+        }
+    }
+
+    @Test
     void largeMessageArrivesWhole() throws Exception {
         byte[] big = new byte[3 << 20];
         new Random(3).nextBytes(big);
