@@ -254,6 +254,7 @@ class UnixSocketTest {
             server.shutdown();
             ReceivedMessage m = receiver.get(5, TimeUnit.SECONDS);
             assertEquals(0, m.bytes());
+            assertEquals(0, client.receive(in, 16, 0).bytes(), "the peer sees the end of the stream");
             server.shutdown(); // twice is harmless
         }
     }
