@@ -1,0 +1,25 @@
+package dev.vublk.launcher;
+
+import picocli.CommandLine;
+
+/** Entry point: exit codes are 0 (clean stop), 1 (runtime failure, e.g. bad image), 2 (bad options). */
+public final class Main {
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String... args) {
+        CommandLine cl = new CommandLine(new VhostUserBlkCommand());
+        cl.setParameterExceptionHandler((ex, a) -> {
+            ex.getCommandLine().getErr().println("vhost-user-blk: " + ex.getMessage() + " (see --help)");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
+            c.getErr().println("vhost-user-blk: " + ex.getMessage());
+            return 1;
+        });
+        return cl.execute(args);
+    }
+}
