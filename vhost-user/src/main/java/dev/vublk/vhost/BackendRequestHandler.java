@@ -210,10 +210,14 @@ public final class BackendRequestHandler {
             }
             case SET_VRING_CALL -> {
                 Vring v = vringForFd(m);
+                // A running queue thread may be about to signal the old descriptor: stop it first,
+                // so the number is never written after close (and possibly reused by another fd).
+                boolean wasRunning = v.running();
+                stop(v);
                 v.callFd(m.fds().length == 1 ? m.fds()[0] : -1);
                 ownFds(m);
-                if (v.running()) {
-                    device.callChanged(v);
+                if (wasRunning) {
+                    startIfReady(v);
                 }
                 yield null;
             }
