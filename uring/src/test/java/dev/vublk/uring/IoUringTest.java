@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -273,6 +275,34 @@ class IoUringTest {
             writer.get(5, TimeUnit.SECONDS);
             done.assertResult(5, 8);
             assertEquals(41, counter.get(ValueLayout.JAVA_LONG, 0));
+        }
+    }
+
+    /**
+     * An O_NONBLOCK descriptor (QEMU creates its kick eventfds that way) answers EAGAIN instead of
+     * waiting: the ring must wait for it to become ready, not spin resubmitting the read.
+     */
+    @Test
+    void nonBlockingEventFdReadWaitsWithoutSpinning() throws Exception {
+        try (EventFd event = EventFd.create(EventFd.EFD_NONBLOCK)) {
+            MemorySegment counter = arena.allocate(8, 8);
+            ring.read(event.fd(), counter.address(), 8, 0, done, 5);
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    Thread.sleep(500);
+                    event.write(12);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+            long cpuBefore = threads.getCurrentThreadCpuTime();
+            ring.drain();
+            long cpuNanos = threads.getCurrentThreadCpuTime() - cpuBefore;
+            writer.get(5, TimeUnit.SECONDS);
+            done.assertResult(5, 8);
+            assertEquals(12, counter.get(ValueLayout.JAVA_LONG, 0));
+            assertTrue(cpuNanos < 50_000_000L, "the waiting thread used " + cpuNanos / 1_000_000 + " ms of CPU");
         }
     }
 
