@@ -290,6 +290,28 @@ public final class SplitQueue {
         }
     }
 
+    /**
+     * Walks the chain at {@code head} again without touching the available ring: how requests a
+     * crashed back-end took, and never completed, are redone (inflight recovery).
+     *
+     * @return {@code head}, or {@link #BROKEN} if it is not a descriptor index or the ring is broken
+     */
+    public int walkHead(int head, DescriptorChain chain) {
+        if (chain.capacity() < maxChainLength) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
+        }
+        if (brokenReason != null || head < 0 || head >= size) {
+            return BROKEN;
+        }
+        try {
+            walk(head, chain);
+            return head;
+        } catch (RuntimeException e) {
+            markBroken("ring memory is unusable: " + e);
+            return BROKEN;
+        }
+    }
+
     /** Acquires avail->idx; true if entries are pending. A jump beyond the queue size breaks the queue. */
     private boolean refreshAvail() {
         int idx = loadU16Acquire(availRing, RING_IDX);
