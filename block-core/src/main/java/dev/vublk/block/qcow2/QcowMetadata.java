@@ -428,9 +428,10 @@ public final class QcowMetadata {
             int i = l2Index(pos);
             long e = entry(t, i);
             if (!extended) {
-                long keep = !discard && !unmap && !L2Entry.compressed(e) && L2Entry.copied(e) && L2Entry.offset(e) != 0
+                boolean zeroFlag = !discard && header.version() >= 3;
+                long keep = zeroFlag && !unmap && !L2Entry.compressed(e) && L2Entry.copied(e) && L2Entry.offset(e) != 0
                         ? L2Entry.offset(e) | L2Entry.COPIED : 0;
-                long updated = discard || header.version() < 3 ? 0 : keep | L2Entry.ZERO;
+                long updated = zeroFlag ? keep | L2Entry.ZERO : 0;
                 if (updated != e) {
                     t.setLong(i, updated);
                     release(e, L2Entry.offset(keep));
