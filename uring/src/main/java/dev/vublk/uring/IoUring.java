@@ -230,7 +230,10 @@ public final class IoUring implements AutoCloseable {
             submit();
         }
         long sqe = SQE_SIZE * (localTail & sqMask);
-        sqes.asSlice(sqe, SQE_SIZE).fill((byte) 0);
+        for (long at = 40; at < SQE_SIZE; at += 8) {
+            sqes.set(ValueLayout.JAVA_LONG, sqe + at, 0L); // buf_index, personality, splice fd, addr3, pad
+        }
+        sqes.set(ValueLayout.JAVA_INT, sqe, 0); // opcode, flags, ioprio
         sqes.set(ValueLayout.JAVA_BYTE, sqe, opcodes[slot]);
         sqes.set(ValueLayout.JAVA_INT, sqe + 4, fds[slot]);
         sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot] + done[slot]);

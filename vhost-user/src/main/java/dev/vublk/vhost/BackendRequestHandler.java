@@ -1,0 +1,464 @@
+package dev.vublk.vhost;
+
+import static dev.vublk.vhost.ProtocolFeatures.bit;
+import static dev.vublk.vhost.ProtocolFeatures.has;
+
+import dev.vublk.uring.EventFd;
+import dev.vublk.uring.Fds;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The back-end side of one vhost-user connection: reads each front-end request, keeps the
+ * protocol state (features, memory, rings) and drives the device. A request that is malformed
+ * or not allowed now is refused with an error reply and a logged reason; only a broken byte
+ * stream ends the connection.
+ */
+public final class BackendRequestHandler {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendRequestHandler.class);
+    private static final int VRING_INDEX_MASK = 0xff, VRING_NOFD = 0x100;
+    private static final int VIRTIO_RING_F_EVENT_IDX = 29;
+
+    private final Connection connection;
+    private final VirtioDevice device;
+    private final Vring[] vrings;
+    private final GuestMemoryMap memory = new GuestMemoryMap();
+    private long ackedFeatures;
+    private long ackedProtocolFeatures;
+    private int backendReqFd = -1;
+    private InflightArea inflight;
+
+    public BackendRequestHandler(Connection connection, VirtioDevice device) {
+        this.connection = connection;
+        this.device = device;
+        this.vrings = new Vring[device.queueCount()];
+        for (int i = 0; i < vrings.length; i++) {
+            vrings[i] = new Vring(i);
+        }
+    }
+
+    /** Serves requests until the front-end disconnects, then stops every queue and unmaps memory. */
+    public void run() {
+        try {
+            Message m;
+            while ((m = connection.receive()) != null) {
+                handle(m);
+            }
+        } catch (IOException e) {
+            LOG.warn("dropping the connection: {}", e.getMessage());
+        } finally {
+            stopAll();
+            device.reset();
+            for (Vring v : vrings) {
+                v.reset();
+            }
+            memory.close();
+            closeInflight();
+            Fds.closeQuietly(backendReqFd);
+        }
+    }
+
+    /** A request that cannot be carried out; the front-end gets a failure reply. */
+    static final class Refused extends Exception {
+        Refused(String reason) {
+            super(reason, null, false, false);
+        }
+    }
+
+    void handle(Message m) throws IOException {
+        MessageType type = m.type();
+        int[] fds = m.fds();
+        if (LOG.isTraceEnabled()) {
+            LOG.trace("request {} flags 0x{} size {} fds {}", type != null ? type : m.header().request(),
+                    Integer.toHexString(m.header().flags()), m.size(), fds.length);
+        }
+        try {
+            if (type == null) {
+                throw new Refused("unknown request " + m.header().request());
+            }
+            if (m.size() > type.maxPayload()) {
+                throw new Refused("payload of " + m.size() + " bytes is larger than " + type + " allows");
+            }
+            ByteBuffer reply = dispatch(type, m);
+            if (reply != null) {
+                connection.reply(m, reply);
+            } else if (!type.alwaysReplies()) {
+                ack(m, true);
+            }
+        } catch (Refused e) {
+            Fds.closeAllQuietly(fds);
+            LOG.warn("refused {}: {}", type != null ? type : "request " + m.header().request(), e.getMessage());
+            if (type != null && type.alwaysReplies()) {
+                connection.reply(m, ByteBuffer.allocate(0)); // an empty payload: the front-end sees a failure
+            } else {
+                ack(m, false);
+            }
+        }
+    }
+
+    private void ack(Message m, boolean ok) throws IOException {
+        if (m.header().needsReply() && has(ackedProtocolFeatures, ProtocolFeatures.REPLY_ACK)) {
+            connection.reply(m, Payloads.u64(ok ? 0 : 1));
+        }
+    }
+
+    /** Carries out one request; returns the reply payload, or null where only an ack may follow. */
+    private ByteBuffer dispatch(MessageType type, Message m) throws Refused, IOException {
+        ByteBuffer p = m.payload();
+        return switch (type) {
+            case GET_FEATURES -> Payloads.u64(offeredFeatures());
+            case SET_FEATURES -> {
+                expect(m, 8, 0);
+                setFeatures(p.getLong(0));
+                yield null;
+            }
+            case GET_PROTOCOL_FEATURES -> Payloads.u64(device.protocolFeatures());
+            case SET_PROTOCOL_FEATURES -> {
+                expect(m, 8, 0);
+                long requested = p.getLong(0);
+                if ((requested & ~device.protocolFeatures()) != 0) {
+                    throw new Refused("protocol features 0x" + Long.toHexString(requested & ~device.protocolFeatures())
+                            + " were not offered");
+                }
+                ackedProtocolFeatures = requested;
+                yield null;
+            }
+            case SET_OWNER -> {
+                expect(m, 0, 0);
+                yield null;
+            }
+            case RESET_OWNER, RESET_DEVICE -> {
+                stopAll();
+                device.reset();
+                for (Vring v : vrings) {
+                    v.reset();
+                }
+                ackedFeatures = 0;
+                yield null;
+            }
+            case GET_QUEUE_NUM -> Payloads.u64(vrings.length);
+            case GET_MAX_MEM_SLOTS -> Payloads.u64(ProtocolFeatures.MAX_MEM_SLOTS);
+            case SET_MEM_TABLE -> {
+                List<MemoryRegionDescriptor> regions = MemoryRegionDescriptor.decodeTable(p, m.size());
+                if (regions == null) {
+                    throw new Refused("malformed memory table of " + m.size() + " bytes");
+                }
+                expectFds(m, regions.size());
+                try {
+                    changeMemory(() -> memory.replaceAll(regions, m.fds()));
+                } finally {
+                    closeFds(m); // mappings keep the memory; the descriptors are not needed after mmap
+                }
+                yield null;
+            }
+            case ADD_MEM_REG -> {
+                expect(m, Payloads.SINGLE_REGION, 1);
+                MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
+                try {
+                    changeMemory(() -> memory.add(region, m.fds()[0]));
+                } finally {
+                    closeFds(m);
+                }
+                yield null;
+            }
+            case REM_MEM_REG -> {
+                if (m.size() != Payloads.SINGLE_REGION || m.fds().length > 1) {
+                    throw new Refused("malformed REM_MEM_REG");
+                }
+                closeFds(m); // QEMU sends the region's fd along; it is not needed to remove it
+                MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
+                changeMemory(() -> memory.remove(region));
+                yield null;
+            }
+            case SET_VRING_NUM -> {
+                expect(m, 8, 0);
+                VringState s = VringState.decode(p);
+                Vring v = stoppedVring(s.index());
+                if (s.num() < 1 || s.num() > device.maxQueueSize() || Integer.bitCount(s.num()) != 1) {
+                    throw new Refused("queue size " + s.num() + " is not a power of two up to " + device.maxQueueSize());
+                }
+                v.size(s.num());
+                yield null;
+            }
+            case SET_VRING_ADDR -> {
+                expect(m, Payloads.VRING_ADDRESS, 0);
+                VringAddress a = VringAddress.decode(p);
+                stoppedVring(a.index()).address(a);
+                yield null;
+            }
+            case SET_VRING_BASE -> {
+                expect(m, 8, 0);
+                VringState s = VringState.decode(p);
+                if (s.num() < 0 || s.num() > 0xffff) {
+                    throw new Refused("vring base " + s.num() + " is out of range");
+                }
+                stoppedVring(s.index()).base(s.num());
+                yield null;
+            }
+            case GET_VRING_BASE -> {
+                expect(m, 8, 0);
+                Vring v = vring(VringState.decode(p).index());
+                stop(v);
+                v.kick(null); // the ring is stopped until a new kick arrives
+                yield new VringState(v.index(), v.base()).encode();
+            }
+            case SET_VRING_KICK -> {
+                Vring v = vringForFd(m);
+                EventFd kick = m.fds().length == 1 ? EventFd.adopt(m.fds()[0]) : null;
+                ownFds(m);
+                stop(v);
+                v.kick(kick);
+                startIfReady(v);
+                yield null;
+            }
+            case SET_VRING_CALL -> {
+                Vring v = vringForFd(m);
+                // A running queue thread may be about to signal the old descriptor: stop it first,
+                // so the number is never written after close (and possibly reused by another fd).
+                boolean wasRunning = v.running();
+                stop(v);
+                v.callFd(m.fds().length == 1 ? m.fds()[0] : -1);
+                ownFds(m);
+                if (wasRunning) {
+                    startIfReady(v);
+                }
+                yield null;
+            }
+            case SET_VRING_ERR -> {
+                vringForFd(m).errFd(m.fds().length == 1 ? m.fds()[0] : -1);
+                ownFds(m);
+                yield null;
+            }
+            case SET_VRING_ENABLE -> {
+                expect(m, 8, 0);
+                VringState s = VringState.decode(p);
+                Vring v = vring(s.index());
+                if (s.num() != 0 && s.num() != 1) {
+                    throw new Refused("SET_VRING_ENABLE with " + s.num());
+                }
+                if (!has(ackedFeatures, ProtocolFeatures.F_PROTOCOL_FEATURES)) {
+                    throw new Refused("SET_VRING_ENABLE before protocol features were negotiated");
+                }
+                v.enabled(s.num() == 1);
+                if (v.enabled()) {
+                    startIfReady(v);
+                } else {
+                    stop(v);
+                }
+                yield null;
+            }
+            case GET_CONFIG -> {
+                ConfigSpace c = ConfigSpace.decode(p, m.size());
+                if (c == null) {
+                    throw new Refused("malformed GET_CONFIG");
+                }
+                byte[] space = device.config();
+                if (c.offset() < 0 || c.offset() > space.length || c.size() > space.length - c.offset()) {
+                    throw new Refused("config range " + c.offset() + "+" + c.size() + " is outside " + space.length + " bytes");
+                }
+                byte[] out = java.util.Arrays.copyOfRange(space, c.offset(), c.offset() + c.size());
+                yield new ConfigSpace(c.offset(), c.size(), c.flags(), out).encode();
+            }
+            case SET_CONFIG -> {
+                ConfigSpace c = ConfigSpace.decode(p, m.size());
+                if (c == null) {
+                    throw new Refused("malformed SET_CONFIG");
+                }
+                if (!device.writeConfig(c.offset(), c.data())) {
+                    throw new Refused("config write of " + c.size() + " bytes at " + c.offset() + " is not allowed");
+                }
+                yield null;
+            }
+            case SET_BACKEND_REQ_FD -> {
+                expect(m, 0, 1);
+                Fds.closeQuietly(backendReqFd);
+                backendReqFd = m.fds()[0];
+                ownFds(m);
+                yield null;
+            }
+            case SET_LOG_BASE, SET_LOG_FD -> throw new Refused("dirty logging is not supported (LOG_SHMFD not offered)");
+            case GET_INFLIGHT_FD -> {
+                InflightDescriptor d = inflightDescriptor(m, 0);
+                int[] fd = {-1};
+                try {
+                    InflightArea area = InflightArea.create(d.numQueues(), d.queueSize(), fd);
+                    closeInflight();
+                    inflight = area;
+                    connection.reply(m, new InflightDescriptor(InflightArea.bytes(d.numQueues(), d.queueSize()), 0,
+                            d.numQueues(), d.queueSize()).encode(), fd[0]);
+                } catch (dev.vublk.uring.NativeException e) {
+                    throw new Refused("cannot create the inflight area: " + e.getMessage());
+                } finally {
+                    Fds.closeQuietly(fd[0]); // the mapping keeps the memory; the front-end has its copy
+                }
+                yield null; // answered above, with the descriptor
+            }
+            case SET_INFLIGHT_FD -> {
+                InflightDescriptor d = inflightDescriptor(m, 1);
+                if (d.mmapSize() < InflightArea.bytes(d.numQueues(), d.queueSize()) || d.mmapOffset() < 0
+                        || (d.mmapOffset() & 4095) != 0) {
+                    throw new Refused("inflight area of " + d.mmapSize() + " bytes at " + d.mmapOffset()
+                            + " cannot hold " + d.numQueues() + " queues of " + d.queueSize());
+                }
+                try {
+                    InflightArea area = InflightArea.map(m.fds()[0], d);
+                    closeInflight();
+                    inflight = area;
+                } catch (dev.vublk.uring.NativeException e) {
+                    throw new Refused("cannot map the inflight area: " + e.getMessage());
+                } finally {
+                    closeFds(m);
+                }
+                yield null;
+            }
+            default -> throw new Refused(type + " is not supported by this back-end");
+        };
+    }
+
+    /** The message's descriptors now belong to the back-end's state: error paths must not close them. */
+    private static void ownFds(Message m) {
+        java.util.Arrays.fill(m.fds(), -1);
+    }
+
+    private static void closeFds(Message m) {
+        Fds.closeAllQuietly(m.fds());
+        ownFds(m);
+    }
+
+    private InflightDescriptor inflightDescriptor(Message m, int fds) throws Refused {
+        if (m.size() < Payloads.INFLIGHT_MIN || m.size() > InflightDescriptor.WIRE_SIZE) {
+            throw new Refused("inflight payload of " + m.size() + " bytes");
+        }
+        expectFds(m, fds);
+        if (!has(ackedProtocolFeatures, ProtocolFeatures.INFLIGHT_SHMFD)) {
+            throw new Refused("INFLIGHT_SHMFD was not negotiated");
+        }
+        InflightDescriptor d = InflightDescriptor.decode(m.payload());
+        if (d.numQueues() < 1 || d.numQueues() > vrings.length || d.queueSize() < 1
+                || d.queueSize() > device.maxQueueSize() || Integer.bitCount(d.queueSize()) != 1) {
+            throw new Refused("inflight area for " + d.numQueues() + " queues of " + d.queueSize() + " is out of range");
+        }
+        return d;
+    }
+
+    private void closeInflight() {
+        if (inflight != null) {
+            for (Vring v : vrings) {
+                stop(v); // no queue thread may touch the area once it is unmapped
+            }
+            inflight.close();
+            inflight = null;
+        }
+    }
+
+    private long offeredFeatures() {
+        return device.features() | bit(ProtocolFeatures.F_PROTOCOL_FEATURES);
+    }
+
+    private void setFeatures(long features) throws Refused {
+        long unknown = features & ~offeredFeatures();
+        if (unknown != 0) {
+            throw new Refused("features 0x" + Long.toHexString(unknown) + " were not offered");
+        }
+        ackedFeatures = features;
+        device.acknowledgeFeatures(features & ~bit(ProtocolFeatures.F_PROTOCOL_FEATURES));
+        for (Vring v : vrings) {
+            v.eventIdx(has(features, VIRTIO_RING_F_EVENT_IDX));
+        }
+    }
+
+    private static void expect(Message m, int size, int fds) throws Refused {
+        if (m.size() != size) {
+            throw new Refused("payload of " + m.size() + " bytes, expected " + size);
+        }
+        expectFds(m, fds);
+    }
+
+    private static void expectFds(Message m, int fds) throws Refused {
+        if (m.fds().length != fds) {
+            throw new Refused(m.fds().length + " descriptors, expected " + fds);
+        }
+    }
+
+    private Vring vring(int index) throws Refused {
+        if (index < 0 || index >= vrings.length) {
+            throw new Refused("queue index " + index + " is out of range (" + vrings.length + " queues)");
+        }
+        return vrings[index];
+    }
+
+    /** A ring whose layout may be changed: only while the device is not using it. */
+    private Vring stoppedVring(int index) throws Refused {
+        Vring v = vring(index);
+        if (v.running()) {
+            throw new Refused("queue " + index + " is running");
+        }
+        return v;
+    }
+
+    private Vring vringForFd(Message m) throws Refused {
+        expect(m, 8, (m.payload().getLong(0) & VRING_NOFD) != 0 ? 0 : 1);
+        long u = m.payload().getLong(0);
+        if ((u & ~(long) (VRING_INDEX_MASK | VRING_NOFD)) != 0) {
+            throw new Refused("reserved bits set in 0x" + Long.toHexString(u));
+        }
+        return vring((int) (u & VRING_INDEX_MASK));
+    }
+
+    /** A ring runs once it has memory, a layout and a kick, and is enabled (or cannot be disabled). */
+    private void startIfReady(Vring v) throws Refused {
+        boolean enabled = v.enabled() || !has(ackedFeatures, ProtocolFeatures.F_PROTOCOL_FEATURES);
+        if (v.running() || !enabled || v.kick() == null || v.size() == 0 || v.address() == null || memory.isEmpty()) {
+            return;
+        }
+        v.inflight(inflight == null ? null : inflight.queue(v.index(), v.size()));
+        try {
+            device.startQueue(v, memory);
+            v.running(true);
+        } catch (IOException e) {
+            throw new Refused("cannot start queue " + v.index() + ": " + e.getMessage());
+        }
+    }
+
+    private void stop(Vring v) {
+        if (v.running()) {
+            device.stopQueue(v);
+            v.running(false);
+        }
+    }
+
+    private void stopAll() {
+        for (Vring v : vrings) {
+            stop(v);
+        }
+    }
+
+    private interface MemoryChange {
+        void apply() throws IOException, Refused;
+    }
+
+    /**
+     * Memory changes wait until no queue thread can be using the old mappings: running queues
+     * are stopped (their in-flight requests completed), the table changes, and they restart at
+     * the same ring position with the new translation.
+     */
+    private void changeMemory(MemoryChange change) throws Refused, IOException {
+        boolean[] wasRunning = new boolean[vrings.length];
+        for (Vring v : vrings) {
+            wasRunning[v.index()] = v.running();
+            stop(v);
+        }
+        try {
+            change.apply();
+        } finally {
+            for (Vring v : vrings) {
+                if (wasRunning[v.index()]) {
+                    startIfReady(v);
+                }
+            }
+        }
+    }
+}

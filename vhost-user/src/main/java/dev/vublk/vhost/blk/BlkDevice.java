@@ -1,0 +1,124 @@
+package dev.vublk.vhost.blk;
+
+import static dev.vublk.vhost.ProtocolFeatures.bit;
+
+import dev.vublk.block.BlockImage;
+import dev.vublk.vhost.GuestMemoryMap;
+import dev.vublk.vhost.ProtocolFeatures;
+import dev.vublk.vhost.VirtioDevice;
+import dev.vublk.vhost.Vring;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A virtio-blk device over a {@link BlockImage}: one thread and one io_uring per running queue. */
+public final class BlkDevice implements VirtioDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(BlkDevice.class);
+
+    private final BlockImage image;
+    private final BlkDeviceOptions options;
+    private final BlkConfig config;
+    private final BlkStats stats = new BlkStats();
+    private final byte[] serial;
+    private final BlkQueueThread[] queues;
+    private volatile long ackedFeatures;
+
+    public BlkDevice(BlockImage image, BlkDeviceOptions options) {
+        this.image = image;
+        this.options = options;
+        this.config = new BlkConfig(image.size(), options.logicalBlockSize(),
+                Math.max(options.logicalBlockSize(), image.requestAlignment()),
+                segMax(options.maxQueueSize()), options.numQueues(), options.writeCache());
+        this.serial = Arrays.copyOf(options.serial().getBytes(StandardCharsets.UTF_8), BlkConfig.ID_BYTES);
+        this.queues = new BlkQueueThread[options.numQueues()];
+    }
+
+    /** Leaves room for the header and status descriptors in a full-size chain. */
+    static int segMax(int queueSize) {
+        return Math.max(1, Math.min(queueSize, 1024) - 2);
+    }
+
+    @Override
+    public long features() {
+        long f = BlkFeatures.of(BlkFeatures.VERSION_1, BlkFeatures.RING_INDIRECT_DESC, BlkFeatures.RING_EVENT_IDX,
+                BlkFeatures.SIZE_MAX, BlkFeatures.SEG_MAX, BlkFeatures.BLK_SIZE, BlkFeatures.TOPOLOGY,
+                BlkFeatures.FLUSH, BlkFeatures.CONFIG_WCE, BlkFeatures.MQ);
+        if (image.readOnly()) {
+            f |= bit(BlkFeatures.RO);
+        } else {
+            f |= bit(BlkFeatures.WRITE_ZEROES);
+            if (image.supportsDiscard()) {
+                f |= bit(BlkFeatures.DISCARD);
+            }
+        }
+        return f;
+    }
+
+    @Override
+    public long protocolFeatures() {
+        return bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
+                | bit(ProtocolFeatures.CONFIGURE_MEM_SLOTS) | bit(ProtocolFeatures.RESET_DEVICE)
+                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD);
+    }
+
+    @Override
+    public int queueCount() { return options.numQueues(); }
+
+    @Override
+    public int maxQueueSize() { return options.maxQueueSize(); }
+
+    @Override
+    public byte[] config() { return config.toArray(); }
+
+    @Override
+    public boolean writeConfig(int offset, byte[] data) {
+        boolean ok = config.write(offset, data);
+        if (ok) {
+            LOG.info("guest set the write cache to {}", config.writeback() ? "write-back" : "write-through");
+        }
+        return ok;
+    }
+
+    @Override
+    public void acknowledgeFeatures(long features) {
+        ackedFeatures = features;
+    }
+
+    @Override
+    public void startQueue(Vring vring, GuestMemoryMap memory) throws IOException {
+        BlkQueueThread q = new BlkQueueThread(this, vring, memory.memory());
+        q.start();
+        queues[vring.index()] = q;
+    }
+
+    @Override
+    public void stopQueue(Vring vring) {
+        BlkQueueThread q = queues[vring.index()];
+        if (q != null) {
+            queues[vring.index()] = null;
+            vring.base(q.stop());
+        }
+    }
+
+    @Override
+    public void reset() {
+        LOG.info("device statistics: {}", stats);
+    }
+
+    BlockImage image() { return image; }
+
+    BlkStats stats() { return stats; }
+
+    public BlkStats statistics() { return stats; }
+
+    byte[] serial() { return serial; }
+
+    int logicalBlockSize() { return options.logicalBlockSize(); }
+
+    /** Write-through when the driver (or the operator) turned the cache off: each write is flushed. */
+    boolean writeThrough() {
+        return (ackedFeatures & bit(BlkFeatures.FLUSH)) == 0 || !config.writeback();
+    }
+}

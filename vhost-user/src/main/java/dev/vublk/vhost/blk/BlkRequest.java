@@ -1,0 +1,88 @@
+package dev.vublk.vhost.blk;
+
+import static dev.vublk.vhost.blk.BlkRequestType.S_IOERR;
+import static dev.vublk.vhost.blk.BlkRequestType.S_OK;
+
+import dev.vublk.block.BlockWorker;
+import dev.vublk.uring.IoCompletion;
+import dev.vublk.uring.IoVecArray;
+import dev.vublk.virtqueue.PieceConsumer;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * One guest request in flight on a queue: pooled and reused, so a request allocates nothing.
+ * It counts the block operations it started and completes the descriptor chain when the last
+ * one is done, failing it if any failed.
+ */
+final class BlkRequest implements IoCompletion {
+    final IoVecArray data;
+    /** Adds guest pieces to {@link #data}; made once so filling it allocates nothing. */
+    final PieceConsumer addPiece;
+    private final BlkQueueThread owner;
+    int head;
+    int type;
+    /** Native address of the status byte in guest memory. */
+    long statusAddress;
+    /** Bytes the device writes into the chain's writable buffers, status included. */
+    int usedLength;
+    private int pending;
+    private int firstError;
+    private boolean flushAfter;
+
+    BlkRequest(BlkQueueThread owner, int iovCapacity) {
+        this.owner = owner;
+        this.data = new IoVecArray(iovCapacity);
+        this.addPiece = data::add;
+    }
+
+    void reset(int head, int type, long statusAddress) {
+        this.head = head;
+        this.type = type;
+        this.statusAddress = statusAddress;
+        this.usedLength = 1;
+        this.pending = 0;
+        this.firstError = 0;
+        this.flushAfter = false;
+        data.clear();
+    }
+
+    /** Counts a block operation about to be started; call before starting it. */
+    void expect() {
+        pending++;
+    }
+
+    /** The write must be durable before the guest hears of it (write-through mode). */
+    void flushAfter() {
+        flushAfter = true;
+    }
+
+    @Override
+    public void complete(long tag, int result) {
+        if (result < 0 && firstError == 0) {
+            firstError = result;
+        }
+        if (--pending > 0) {
+            return;
+        }
+        if (firstError == 0 && flushAfter) {
+            flushAfter = false;
+            pending = 1;
+            owner.worker().flush(this, 0);
+            return;
+        }
+        owner.finish(this, firstError == 0 ? S_OK : S_IOERR, firstError);
+    }
+
+    void writeStatus(byte status) {
+        MemorySegment.ofAddress(statusAddress).reinterpret(1).set(ValueLayout.JAVA_BYTE, 0, status);
+    }
+
+    BlockWorker worker() {
+        return owner.worker();
+    }
+
+    BlkQueueThread owner() {
+        return owner;
+    }
+}
