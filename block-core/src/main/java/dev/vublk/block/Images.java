@@ -2,6 +2,7 @@ package dev.vublk.block;
 
 import dev.vublk.block.qcow2.QcowImage;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.block.vhdx.VhdxImage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,7 +24,7 @@ public final class Images {
         return switch (actual) {
             case RAW -> RawImage.open(path, options);
             case QCOW2 -> QcowImage.open(path, options);
-            case VHDX -> throw new ImageException(path, actual + " images are not supported yet");
+            case VHDX -> VhdxImage.open(path, options);
         };
     }
 
