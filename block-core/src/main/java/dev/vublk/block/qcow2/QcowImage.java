@@ -116,19 +116,19 @@ public final class QcowImage implements BlockImage {
     /**
      * Read-write opens repair what the header says must be repaired: a dirty image gets its
      * refcounts rebuilt, and autoclear bits this engine does not maintain are cleared, which tells
-     * other readers that the structures they guard (e.g. bitmaps) are stale.
+     * other readers that the structures they guard (e.g. bitmaps) are stale. Both land in one
+     * header write, the commit point of the rebuild: bitmap clusters are not counted by it.
      */
     private static QcowHeader prepareForWriting(Path path, NativeFile file, NativeFile dataFile, QcowHeader h,
                                                 boolean hasBacking, ImageOptions options) throws IOException, QcowFormatException {
-        if (h.dirty()) {
-            RefcountRebuild.rebuild(file, h);
-            h = h.withFeatures(h.incompatibleFeatures() & ~QcowHeader.INCOMPAT_DIRTY, h.autoclearFeatures());
-            file.writeBytes(0, h.encodeFixed());
-            file.fdatasync();
-        }
+        long incompatible = h.incompatibleFeatures();
         long autoclear = h.autoclearFeatures() & QcowHeader.KNOWN_AUTOCLEAR;
-        if (autoclear != h.autoclearFeatures()) {
-            h = h.withFeatures(h.incompatibleFeatures(), autoclear);
+        if (h.dirty()) {
+            h = RefcountRebuild.rebuild(file, h);
+            incompatible &= ~QcowHeader.INCOMPAT_DIRTY;
+        }
+        if (incompatible != h.incompatibleFeatures() || autoclear != h.autoclearFeatures()) {
+            h = h.withFeatures(incompatible, autoclear);
             file.writeBytes(0, h.encodeFixed());
             file.fdatasync();
         }
