@@ -25,6 +25,11 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * inflated into the guest buffers. Writes to clusters that are not yet ours go through an
  * {@link AllocatingWrite}; a cluster another queue is allocating is retried when that queue
  * commits, which wakes this thread through an eventfd polled on its ring.
+ *
+ * <p>Reads and writes of allocated clusters allocate nothing in steady state: requests, their
+ * operations and their iovec arrays come from pools, and the mapping lookup fills a reused
+ * {@link MappingRuns}. With O_DIRECT, guest buffers that are not aligned for it pass through a
+ * bounce buffer of the operation's; aligned ones go straight to the kernel.
  */
 public final class QcowAsync implements BlockWorker {
     private final QcowMetadata meta;
@@ -32,11 +37,20 @@ public final class QcowAsync implements BlockWorker {
     private final BlockImage backing;
     private final BlockWorker backingWorker;
     private final NativeFile file;
+    private final int dataFd;
     private final int clusterSize;
+    /** O_DIRECT buffer alignment of the data file; 0 when data I/O is buffered. */
+    private final int directAlignment;
     private final Arena arena = Arena.ofShared();
+    private final ArrayDeque<Request> requests = new ArrayDeque<>();
+    private final ArrayDeque<DataOp> dataOps = new ArrayDeque<>();
+    private final List<DataOp> allDataOps = new ArrayList<>();
+    private final ArrayDeque<BackingOp> backingOps = new ArrayDeque<>();
+    private final ArrayDeque<CompressedOp> compressedOps = new ArrayDeque<>();
     private final ArrayDeque<IoVecArray> iovPool = new ArrayDeque<>();
     private final ArrayDeque<MemorySegment> clusterPool = new ArrayDeque<>();
-    private final ArrayDeque<MemorySegment> compressedPool = new ArrayDeque<>();
+    private final MappingRuns runs = new MappingRuns();
+    private final InflightWrites inflight;
     private final MemorySegment inflated;
     private long inflatedHost = -1;
     private final Decompressor decompressor;
@@ -47,17 +61,21 @@ public final class QcowAsync implements BlockWorker {
     private boolean pollArmed;
     private boolean closed;
 
-    QcowAsync(QcowMetadata meta, NativeFile file, IoUring ring, BlockImage backing, BlockWorker backingWorker) throws IOException {
+    QcowAsync(QcowMetadata meta, NativeFile file, IoUring ring, BlockImage backing, BlockWorker backingWorker,
+              int directAlignment) throws IOException {
         this.meta = meta;
         this.file = file;
+        this.dataFd = meta.dataFile().fd();
         this.ring = ring;
         this.backing = backing;
         this.backingWorker = backingWorker;
+        this.directAlignment = directAlignment;
         this.clusterSize = meta.clusterSize();
         this.inflated = arena.allocate(clusterSize, 4096);
         this.zeros = arena.allocate(clusterSize, 4096);
         this.decompressor = new Decompressor(meta.header().compressionType());
         this.wake = EventFd.create(EventFd.EFD_NONBLOCK);
+        this.inflight = meta.dataFile().writable() ? meta.newInflightWrites() : new InflightWrites();
     }
 
     private boolean inRange(long offset, long length) {
@@ -65,25 +83,19 @@ public final class QcowAsync implements BlockWorker {
         return offset >= 0 && length >= 0 && offset <= size && length <= size - offset;
     }
 
+    private static int errno(Exception e) {
+        return e instanceof NativeException n ? -Math.max(1, n.errno()) : -Errno.EIO;
+    }
+
     // ---- request bookkeeping ----------------------------------------------------------------
 
     /** A guest request split into sub-operations; completes once all of them have, with the first error. */
-    private static final class Request implements IoCompletion {
-        private final IoCompletion done;
-        private final long tag;
-        private final int bytes;
-        private int pending = 1;
+    private final class Request implements IoCompletion {
+        private IoCompletion done;
+        private long tag;
+        private int bytes;
+        private int pending;
         private int error;
-
-        Request(IoCompletion done, long tag, long bytes) {
-            this.done = done;
-            this.tag = tag;
-            this.bytes = (int) Math.min(Integer.MAX_VALUE, bytes);
-        }
-
-        void add() {
-            pending++;
-        }
 
         /** One sub-operation (or the issuing guard) finished. */
         @Override
@@ -92,8 +104,17 @@ public final class QcowAsync implements BlockWorker {
                 error = result;
             }
             if (--pending == 0) {
-                done.complete(tag, error < 0 ? error : bytes);
+                IoCompletion d = done;
+                long t = tag;
+                int res = error < 0 ? error : bytes;
+                done = null;
+                requests.push(this);
+                d.complete(t, res);
             }
+        }
+
+        void add() {
+            pending++;
         }
 
         void fail(int errno) {
@@ -102,10 +123,15 @@ public final class QcowAsync implements BlockWorker {
         }
     }
 
-    private IoVecArray slice(IoVecArray source, long offset, long length) {
-        IoVecArray iov = iovPool.isEmpty() ? new IoVecArray(arena, IoVecArray.IOV_MAX) : iovPool.pop();
-        iov.setSlice(source, offset, length);
-        return iov;
+    /** A pooled request holding one guard count, released by the issuer's {@code complete(0, 0)}. */
+    private Request request(IoCompletion done, long tag, long bytes) {
+        Request r = requests.isEmpty() ? new Request() : requests.pop();
+        r.done = done;
+        r.tag = tag;
+        r.bytes = (int) Math.min(Integer.MAX_VALUE, bytes);
+        r.pending = 1;
+        r.error = 0;
+        return r;
     }
 
     private IoVecArray single(MemorySegment seg, long offset, long length) {
@@ -115,16 +141,117 @@ public final class QcowAsync implements BlockWorker {
         return iov;
     }
 
-    private void recycle(IoVecArray iov) {
-        iovPool.push(iov);
-    }
-
     private MemorySegment clusterBuffer() {
         return clusterPool.isEmpty() ? arena.allocate(clusterSize, 4096) : clusterPool.pop();
     }
 
-    private static int errno(Exception e) {
-        return e instanceof NativeException n ? -Math.max(1, n.errno()) : -Errno.EIO;
+    private boolean needsBounce(IoVecArray iov) {
+        if (directAlignment == 0) {
+            return false;
+        }
+        long mask = directAlignment - 1;
+        for (int i = 0; i < iov.count(); i++) {
+            if ((iov.address(i) & mask) != 0 || (iov.length(i) & mask) != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * One READV or WRITEV of a host-contiguous run in the data file, straight from or into the
+     * guest buffers, or through this operation's bounce buffer when O_DIRECT cannot take them.
+     * Completes its target with 0 or a negative errno; a short read is padded with zeros (past
+     * the end of the file), a short write is an error.
+     */
+    private final class DataOp implements IoCompletion {
+        private final IoVecArray iov = new IoVecArray(arena, IoVecArray.IOV_MAX);
+        private final IoVecArray bounceIov = new IoVecArray(arena, 1);
+        private Arena bounceArena;
+        private MemorySegment bounce;
+        private boolean write;
+        private boolean bounced;
+        private IoVecArray buffers;
+        private long at;
+        private long length;
+        private int slot;
+        private IoCompletion target;
+
+        void start(boolean write, long host, IoVecArray buffers, long at, long length, int slot, IoCompletion target) {
+            this.write = write;
+            this.buffers = buffers;
+            this.at = at;
+            this.length = length;
+            this.slot = slot;
+            this.target = target;
+            try {
+                iov.setSlice(buffers, at, length);
+                IoVecArray use = iov;
+                bounced = needsBounce(iov);
+                if (bounced) {
+                    ensureBounce(length);
+                    bounceIov.clear();
+                    bounceIov.add(bounce.address(), length);
+                    if (write) {
+                        buffers.copyTo(at, bounce, 0, length);
+                    }
+                    use = bounceIov;
+                }
+                if (write) {
+                    ring.writev(dataFd, use, host, this, 0);
+                } else {
+                    ring.readv(dataFd, use, host, this, 0);
+                }
+            } catch (NativeException | RuntimeException e) {
+                complete(0, errno(e));
+            }
+        }
+
+        private void ensureBounce(long bytes) {
+            if (bounce == null || bounce.byteSize() < bytes) {
+                if (bounceArena != null) {
+                    bounceArena.close();
+                }
+                bounceArena = Arena.ofShared();
+                bounce = bounceArena.allocate(Math.max(bytes, 64 << 10), 4096);
+            }
+        }
+
+        @Override
+        public void complete(long ignored, int res) {
+            int result = Math.min(res, 0);
+            if (!write && res >= 0) {
+                if (bounced && res > 0) {
+                    buffers.copyFrom(bounce, 0, at, res);
+                }
+                if (res < length) {
+                    buffers.fill(at + res, length - res, (byte) 0); // past the end of the file reads as zeros
+                }
+            } else if (write && res >= 0 && res < length) {
+                result = -Errno.EIO;
+            }
+            inflight.remove(slot);
+            IoCompletion t = target;
+            target = null;
+            buffers = null;
+            dataOps.push(this);
+            t.complete(0, result);
+        }
+
+        void close() {
+            if (bounceArena != null) {
+                bounceArena.close();
+            }
+        }
+    }
+
+    private DataOp dataOp() {
+        if (!dataOps.isEmpty()) {
+            return dataOps.pop();
+        }
+        DataOp op = new DataOp();
+        allDataOps.add(op);
+        return op;
     }
 
     // ---- reads ------------------------------------------------------------------------------
@@ -136,23 +263,28 @@ public final class QcowAsync implements BlockWorker {
             done.complete(tag, -Errno.EIO);
             return;
         }
-        Request r = new Request(done, tag, length);
+        Request r = request(done, tag, length);
         readInto(offset, buffers, 0, length, r);
         r.complete(0, 0);
     }
 
     /** Reads guest {@code [offset, offset + length)} into {@code buffers} from {@code bufOffset} on. */
     private void readInto(long offset, IoVecArray buffers, long bufOffset, long length, Request r) {
-        List<Mapping> maps = new ArrayList<>();
         try {
-            meta.map(offset, length, maps);
-            for (Mapping m : maps) {
-                long at = bufOffset + (m.guestOffset() - offset);
-                switch (m.kind()) {
-                    case DATA -> readData(m.file(), m.hostOffset(), buffers, at, m.length(), r);
-                    case ZERO -> buffers.fill(at, m.length(), (byte) 0);
-                    case BACKING -> readBacking(m.guestOffset(), buffers, at, m.length(), r);
-                    case COMPRESSED -> readCompressed(m, buffers, at, r);
+            runs.clear();
+            meta.map(offset, length, runs);
+            for (int i = 0; i < runs.count(); i++) {
+                long guest = runs.guest(i);
+                long at = bufOffset + (guest - offset);
+                long bytes = runs.length(i);
+                switch (runs.kind(i)) {
+                    case DATA -> {
+                        r.add();
+                        dataOp().start(false, runs.host(i), buffers, at, bytes, -1, r);
+                    }
+                    case ZERO -> buffers.fill(at, bytes, (byte) 0);
+                    case BACKING -> readBacking(guest, buffers, at, bytes, r);
+                    case COMPRESSED -> readCompressed(guest, bytes, runs.host(i), runs.compressedLength(i), buffers, at, r);
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -160,16 +292,18 @@ public final class QcowAsync implements BlockWorker {
         }
     }
 
-    private void readData(NativeFile f, long host, IoVecArray buffers, long at, long length, Request r) throws NativeException {
-        IoVecArray iov = slice(buffers, at, length);
-        r.add();
-        ring.readv(f.fd(), iov, host, (t, res) -> {
-            recycle(iov);
-            if (res >= 0 && res < length) {
-                buffers.fill(at + res, length - res, (byte) 0); // past the end of the file reads as zeros
-            }
-            r.complete(0, Math.min(res, 0));
-        }, 0);
+    /** A read handed to the backing image's worker. */
+    private final class BackingOp implements IoCompletion {
+        private final IoVecArray iov = new IoVecArray(arena, IoVecArray.IOV_MAX);
+        private Request r;
+
+        @Override
+        public void complete(long ignored, int res) {
+            Request req = r;
+            r = null;
+            backingOps.push(this);
+            req.complete(0, Math.min(res, 0));
+        }
     }
 
     private void readBacking(long guest, IoVecArray buffers, long at, long length, Request r) {
@@ -180,40 +314,62 @@ public final class QcowAsync implements BlockWorker {
         if (backed == 0) {
             return;
         }
-        IoVecArray iov = slice(buffers, at, backed);
+        BackingOp op = backingOps.isEmpty() ? new BackingOp() : backingOps.pop();
+        op.iov.setSlice(buffers, at, backed);
+        op.r = r;
         r.add();
-        backingWorker.read(guest, iov, (t, res) -> {
-            recycle(iov);
-            r.complete(0, Math.min(res, 0));
-        }, 0);
+        backingWorker.read(guest, op.iov, op, 0);
     }
 
-    /** Reads the compressed stream, inflates it into this worker's one-cluster cache, copies the part asked for. */
-    private void readCompressed(Mapping m, IoVecArray buffers, long at, Request r) throws NativeException {
-        long within = m.guestOffset() & (clusterSize - 1);
-        if (inflatedHost == m.hostOffset()) {
-            buffers.copyFrom(inflated, within, at, m.length());
-            return;
-        }
-        MemorySegment in = compressedPool.isEmpty() ? arena.allocate(2L * clusterSize + 512, 4096) : compressedPool.pop();
-        int length = (int) Math.min(m.compressedLength(), in.byteSize());
-        r.add();
-        ring.read(file.fd(), in.address(), length, m.hostOffset(), (t, res) -> {
+    /** Reads a compressed stream, inflates it into this worker's one-cluster cache, copies the part asked for. */
+    private final class CompressedOp implements IoCompletion {
+        private final MemorySegment in = arena.allocate(2L * clusterSize + 512, 4096);
+        private long host;
+        private long within;
+        private long length;
+        private IoVecArray buffers;
+        private long at;
+        private Request r;
+
+        @Override
+        public void complete(long ignored, int res) {
             int result = 0;
             if (res < 0) {
                 result = res;
             } else {
                 inflatedHost = -1;
                 if (decompressor.decompress(in.asSlice(0, res).asByteBuffer(), inflated.asByteBuffer())) {
-                    inflatedHost = m.hostOffset();
-                    buffers.copyFrom(inflated, within, at, m.length());
+                    inflatedHost = host;
+                    buffers.copyFrom(inflated, within, at, length);
                 } else {
                     result = -Errno.EIO;
                 }
             }
-            compressedPool.push(in);
-            r.complete(0, result);
-        }, 0);
+            Request req = r;
+            r = null;
+            buffers = null;
+            compressedOps.push(this);
+            req.complete(0, result);
+        }
+    }
+
+    private void readCompressed(long guest, long length, long host, long compressedLength, IoVecArray buffers, long at,
+                                Request r) throws NativeException {
+        long within = guest & (clusterSize - 1);
+        if (inflatedHost == host) {
+            buffers.copyFrom(inflated, within, at, length);
+            return;
+        }
+        CompressedOp op = compressedOps.isEmpty() ? new CompressedOp() : compressedOps.pop();
+        op.host = host;
+        op.within = within;
+        op.length = length;
+        op.buffers = buffers;
+        op.at = at;
+        op.r = r;
+        r.add();
+        // The image file's buffered descriptor: compressed streams are neither sector-sized nor aligned.
+        ring.read(file.fd(), op.in.address(), (int) Math.min(compressedLength, op.in.byteSize()), host, op, 0);
     }
 
     // ---- writes -----------------------------------------------------------------------------
@@ -225,31 +381,47 @@ public final class QcowAsync implements BlockWorker {
             done.complete(tag, -Errno.EIO);
             return;
         }
-        Request r = new Request(done, tag, length);
+        Request r = request(done, tag, length);
         writeRange(offset, offset + length, buffers, 0, r);
         r.complete(0, 0);
     }
 
-    /** Writes guest {@code [pos, end)} from {@code buffers} at {@code bufOffset}, merging in-place runs. */
+    /**
+     * Writes guest {@code [pos, end)} from {@code buffers} at {@code bufOffset}. Clusters written
+     * in place are registered in {@link #inflight} as they are looked up; host-contiguous ones
+     * share one registration and one WRITEV.
+     */
     private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r) {
+        int runSlot = -1;
         long runHost = -1, runStart = 0, runLength = 0;
         try {
             long start = pos;
             while (pos < end) {
                 long clusterEnd = Math.min(end, (pos & -(long) clusterSize) + clusterSize);
                 long at = bufOffset + (pos - start);
-                WritePlan plan = meta.planWrite(pos, clusterEnd);
-                if (plan instanceof WritePlan.InPlace(long host)) {
-                    if (runHost >= 0 && runHost + runLength == host) {
+                long host = meta.inPlace(pos, clusterEnd, inflight, runSlot);
+                WritePlan plan = null;
+                if (host < 0) {
+                    plan = meta.planWrite(pos, clusterEnd, inflight, runSlot);
+                    if (plan instanceof WritePlan.InPlace(long h)) {
+                        host = h;
+                        plan = null;
+                    }
+                }
+                if (plan == null) {
+                    int slot = inflight.lastSlot();
+                    if (slot == runSlot) {
                         runLength += clusterEnd - pos;
                     } else {
-                        issueWrite(runHost, buffers, runStart, runLength, r);
+                        issueWrite(runHost, buffers, runStart, runLength, runSlot, r);
+                        runSlot = slot;
                         runHost = host;
                         runStart = at;
                         runLength = clusterEnd - pos;
                     }
                 } else {
-                    issueWrite(runHost, buffers, runStart, runLength, r);
+                    issueWrite(runHost, buffers, runStart, runLength, runSlot, r);
+                    runSlot = -1;
                     runHost = -1;
                     runLength = 0;
                     long p = pos, e = clusterEnd;
@@ -261,22 +433,19 @@ public final class QcowAsync implements BlockWorker {
                 }
                 pos = clusterEnd;
             }
-            issueWrite(runHost, buffers, runStart, runLength, r);
+            issueWrite(runHost, buffers, runStart, runLength, runSlot, r);
         } catch (IOException | RuntimeException e) {
+            inflight.remove(runSlot); // registered but never issued
             r.fail(errno(e));
         }
     }
 
-    private void issueWrite(long host, IoVecArray buffers, long at, long length, Request r) throws NativeException {
+    private void issueWrite(long host, IoVecArray buffers, long at, long length, int slot, Request r) {
         if (host < 0 || length == 0) {
             return;
         }
-        IoVecArray iov = slice(buffers, at, length);
         r.add();
-        ring.writev(meta.dataFile().fd(), iov, host, (t, res) -> {
-            recycle(iov);
-            r.complete(0, res >= 0 && res < length ? -Errno.EIO : Math.min(res, 0));
-        }, 0);
+        dataOp().start(true, host, buffers, at, length, slot, r);
     }
 
     /**
@@ -286,12 +455,13 @@ public final class QcowAsync implements BlockWorker {
      * committed and waiters on the cluster are woken. A write covering the whole range goes
      * straight from guest memory.
      */
-    private final class AllocatingWrite {
+    private final class AllocatingWrite implements IoCompletion {
         private final PendingAllocation a;
         private final long pos, end, at;
         private final IoVecArray buffers;
         private final Request r;
         private MemorySegment bounce;
+        private IoVecArray whole;
 
         AllocatingWrite(PendingAllocation a, long pos, long end, IoVecArray buffers, long at, Request r) {
             this.a = a;
@@ -310,16 +480,12 @@ public final class QcowAsync implements BlockWorker {
             r.add();
             try {
                 if (a.cowStart() == pos && a.cowEnd() == end) {
-                    IoVecArray iov = slice(buffers, at, end - pos);
-                    ring.writev(meta.dataFile().fd(), iov, hostFor(pos), (t, res) -> {
-                        recycle(iov);
-                        written(res, end - pos);
-                    }, 0);
+                    dataOp().start(true, hostFor(pos), buffers, at, end - pos, -1, this);
                     return;
                 }
                 bounce = clusterBuffer();
-                IoVecArray whole = single(bounce, 0, a.cowEnd() - a.cowStart());
-                Request cow = new Request((t, res) -> copied(res, whole), 0, 0);
+                whole = single(bounce, 0, a.cowEnd() - a.cowStart());
+                Request cow = request((t, res) -> copied(res), 0, 0);
                 if (pos > a.cowStart()) {
                     readInto(a.cowStart(), whole, 0, pos - a.cowStart(), cow);
                 }
@@ -327,37 +493,34 @@ public final class QcowAsync implements BlockWorker {
                     readInto(end, whole, end - a.cowStart(), a.cowEnd() - end, cow);
                 }
                 cow.complete(0, 0);
-            } catch (IOException | RuntimeException e) {
-                written(errno(e), 0);
+            } catch (RuntimeException e) {
+                complete(0, errno(e));
             }
         }
 
-        private void copied(int res, IoVecArray whole) {
+        private void copied(int res) {
             if (res < 0) {
-                recycle(whole);
-                written(res, 0);
+                complete(0, res);
                 return;
             }
             try {
                 buffers.copyTo(at, bounce, pos - a.cowStart(), end - pos);
-                long length = a.cowEnd() - a.cowStart();
-                ring.writev(meta.dataFile().fd(), whole, hostFor(a.cowStart()), (t, wres) -> {
-                    recycle(whole);
-                    written(wres, length);
-                }, 0);
-            } catch (IOException | RuntimeException e) {
-                recycle(whole);
-                written(errno(e), 0);
+                dataOp().start(true, hostFor(a.cowStart()), whole, 0, a.cowEnd() - a.cowStart(), -1, this);
+            } catch (RuntimeException e) {
+                complete(0, errno(e));
             }
         }
 
-        private void written(int res, long expected) {
+        /** The data write finished with 0 or an error: commit or abort the allocation. */
+        @Override
+        public void complete(long ignored, int res) {
             if (bounce != null) {
                 clusterPool.push(bounce);
+                iovPool.push(whole);
                 bounce = null;
             }
             List<Runnable> waiters;
-            int result = res >= 0 && res < expected ? -Errno.EIO : Math.min(res, 0);
+            int result = res;
             if (result < 0) {
                 waiters = meta.abort(a);
             } else {
@@ -432,7 +595,7 @@ public final class QcowAsync implements BlockWorker {
     // ---- flush, discard, write zeroes -------------------------------------------------------
 
     /**
-     * Metadata is written synchronously here (in dependency order, see {@link QcowMetadata#flush}):
+     * Metadata is written synchronously here (in dependency order, see {@link MetadataFlusher}):
      * it is a handful of table writes and syncs that must complete in order before the data fsync,
      * and running them on the queue thread keeps them serialized with this queue's own requests.
      */
@@ -441,7 +604,7 @@ public final class QcowAsync implements BlockWorker {
         try {
             if (!closed && meta.dataFile().writable()) {
                 meta.flush();
-                ring.fsync(meta.dataFile().fd(), false, done, tag);
+                ring.fsync(dataFd, false, done, tag);
                 return;
             }
             done.complete(tag, closed ? -Errno.EIO : 0);
@@ -460,6 +623,11 @@ public final class QcowAsync implements BlockWorker {
         zeroRange(offset, length, false, mayUnmap, done, tag);
     }
 
+    /**
+     * Whole clusters (subclusters with extended L2) change in metadata only. The partial ones at
+     * either end are written as zeros for write-zeroes and left alone for a discard, which virtio
+     * allows: a discard never changes data it does not cover completely.
+     */
     private void zeroRange(long offset, long length, boolean discard, boolean unmap, IoCompletion done, long tag) {
         if (closed || !inRange(offset, length)) {
             done.complete(tag, -Errno.EIO);
@@ -469,7 +637,7 @@ public final class QcowAsync implements BlockWorker {
             done.complete(tag, -Errno.EROFS);
             return;
         }
-        Request r = new Request(done, tag, 0);
+        Request r = request(done, tag, 0);
         long unit = meta.header().extendedL2() ? clusterSize / L2Entry.SUBCLUSTERS : clusterSize;
         long pos = offset, end = offset + length;
         while (pos < end) {
@@ -516,11 +684,15 @@ public final class QcowAsync implements BlockWorker {
             return;
         }
         closed = true;
+        meta.forget(inflight);
         if (backingWorker != null) {
             backingWorker.close();
         }
         decompressor.close();
         wake.close();
+        for (DataOp op : allDataOps) {
+            op.close();
+        }
         // The arena holds iovecs and bounce buffers of completed operations only: the ring has drained.
         arena.close();
     }

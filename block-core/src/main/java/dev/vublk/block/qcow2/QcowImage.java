@@ -2,6 +2,7 @@ package dev.vublk.block.qcow2;
 
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.BlockWorker;
+import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
@@ -21,20 +22,31 @@ import java.util.List;
  * holds the {@link QcowMetadata} every queue's {@link QcowAsync} shares. Backing images are
  * always opened read-only; their format comes from the backing format header extension (raw when
  * absent, unless {@link ImageOptions#probeBacking()} allows looking at the content).
+ *
+ * <p>With {@link ImageOptions#direct()}, guest data moves through an O_DIRECT descriptor (of the
+ * external data file, or a second one of the image file) while metadata keeps a buffered one:
+ * tables are read and written with ordinary buffers, and compressed streams are not aligned.
  */
 public final class QcowImage implements BlockImage {
     private final Path path;
     private final NativeFile file;
     private final NativeFile dataFile;
+    /** The O_DIRECT descriptor of the image file for data I/O, or null. */
+    private final NativeFile directFile;
+    /** O_DIRECT alignment of data I/O; 0 when buffered. */
+    private final int directAlignment;
     private final QcowMetadata meta;
     private final BlockImage backing;
     private final boolean readOnly;
     private volatile boolean closed;
 
-    private QcowImage(Path path, NativeFile file, NativeFile dataFile, QcowMetadata meta, BlockImage backing, boolean readOnly) {
+    private QcowImage(Path path, NativeFile file, NativeFile dataFile, NativeFile directFile, int directAlignment,
+                      QcowMetadata meta, BlockImage backing, boolean readOnly) {
         this.path = path;
         this.file = file;
         this.dataFile = dataFile;
+        this.directFile = directFile;
+        this.directAlignment = directAlignment;
         this.meta = meta;
         this.backing = backing;
         this.readOnly = readOnly;
@@ -62,6 +74,7 @@ public final class QcowImage implements BlockImage {
             throw new ImageException(path, "cannot open: " + e.getMessage(), e);
         }
         NativeFile dataFile = null;
+        NativeFile directFile = null;
         BlockImage backing = null;
         try {
             QcowHeader h = readHeader(path, file);
@@ -72,7 +85,7 @@ public final class QcowImage implements BlockImage {
             if (h.hasDataFile()) {
                 Path dataPath = resolve(path, h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE));
                 try {
-                    dataFile = NativeFile.open(dataPath, !readOnly, false);
+                    dataFile = NativeFile.open(dataPath, !readOnly, options.direct());
                 } catch (NativeException e) {
                     throw new ImageException(path, "cannot open external data file " + dataPath + ": " + e.getMessage(), e);
                 }
@@ -83,15 +96,28 @@ public final class QcowImage implements BlockImage {
             if (!readOnly) {
                 h = prepareForWriting(path, file, dataFile == null ? file : dataFile, h, backing != null, options);
             }
+            int alignment = 0;
+            if (options.direct()) {
+                if (dataFile == null) {
+                    directFile = NativeFile.open(path, !readOnly, true);
+                }
+                alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile);
+                if (h.clusterSize() < alignment) {
+                    throw new ImageException(path, "O_DIRECT on this file needs " + alignment
+                            + "-byte alignment, more than the image's " + h.clusterSize() + "-byte clusters");
+                }
+            }
             long[] l1 = QcowMetadata.loadL1(file, h);
-            QcowMetadata meta = new QcowMetadata(file, dataFile == null ? file : dataFile, h, l1, backing != null,
-                    options.cacheBytes());
-            return new QcowImage(path, file, dataFile, meta, backing, readOnly);
+            NativeFile data = dataFile != null ? dataFile : directFile != null ? directFile : file;
+            QcowMetadata meta = new QcowMetadata(file, data, h, l1, backing != null, options.cacheBytes());
+            return new QcowImage(path, file, dataFile, directFile, alignment, meta, backing, readOnly);
         } catch (QcowFormatException e) {
-            closeQuietly(file, dataFile, backing);
+            closeQuietly(file, directFile, backing);
+            closeQuietly(dataFile);
             throw new ImageException(path, e.getMessage());
         } catch (IOException | RuntimeException e) {
-            closeQuietly(file, dataFile, backing);
+            closeQuietly(file, directFile, backing);
+            closeQuietly(dataFile);
             if (e instanceof ImageException ie) {
                 throw ie;
             }
@@ -178,21 +204,25 @@ public final class QcowImage implements BlockImage {
         }
     }
 
-    private static void closeQuietly(NativeFile file, NativeFile dataFile, BlockImage backing) {
+    private static void closeQuietly(NativeFile file, NativeFile second, BlockImage backing) {
+        closeQuietly(file);
+        closeQuietly(second);
         try {
-            file.close();
-        } catch (IOException ignored) {
-            // Already failing.
-        }
-        try {
-            if (dataFile != null) {
-                dataFile.close();
-            }
             if (backing != null) {
                 backing.close();
             }
         } catch (Exception ignored) {
             // Already failing.
+        }
+    }
+
+    private static void closeQuietly(NativeFile f) {
+        try {
+            if (f != null) {
+                f.close();
+            }
+        } catch (IOException ignored) {
+            // Already failing or closing.
         }
     }
 
@@ -213,10 +243,10 @@ public final class QcowImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.QCOW2; }
 
     @Override
-    public int requestAlignment() { return 512; }
+    public int requestAlignment() { return Math.max(512, directAlignment); }
 
     @Override
-    public int memoryAlignment() { return 1; }
+    public int memoryAlignment() { return Math.max(1, directAlignment); }
 
     @Override
     public boolean supportsDiscard() { return !readOnly; }
@@ -227,7 +257,7 @@ public final class QcowImage implements BlockImage {
             throw new ImageException(path, "image is closed");
         }
         BlockWorker backingWorker = backing == null ? null : backing.newWorker(ring);
-        return new QcowAsync(meta, file, ring, backing, backingWorker);
+        return new QcowAsync(meta, file, ring, backing, backingWorker, directAlignment);
     }
 
     @Override
@@ -261,7 +291,13 @@ public final class QcowImage implements BlockImage {
         try {
             flush();
         } finally {
-            closeQuietly(file, dataFile, backing);
+            closeQuietly(file, directFile, backing);
+            closeQuietly(dataFile);
         }
+    }
+
+    /** The descriptor guest data goes through (tests check its O_DIRECT flag). */
+    NativeFile dataDescriptor() {
+        return meta.dataFile();
     }
 }

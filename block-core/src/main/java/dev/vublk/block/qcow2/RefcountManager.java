@@ -277,9 +277,22 @@ final class RefcountManager {
         return out;
     }
 
-    /** Applies frees whose references are gone from disk; punches holes for clusters now unused. */
-    void applyFrees(List<long[]> frees) throws IOException {
+    /** Tells whether a host range may still receive a write already under way. */
+    interface BusyCheck {
+        boolean busy(long offset, long length);
+    }
+
+    /**
+     * Applies frees whose references are gone from disk and punches holes for clusters now
+     * unused. A range {@code busy} still is stays queued for a later flush: freeing it now would
+     * let the cluster be reused under a write planned before its L2 entry changed.
+     */
+    void applyFrees(List<long[]> frees, BusyCheck busy) throws IOException {
         for (long[] f : frees) {
+            if (busy.busy(f[0], f[1])) {
+                pendingFrees.add(f);
+                continue;
+            }
             long first = f[0] >> clusterBits;
             long last = (f[0] + f[1] - 1) >> clusterBits;
             for (long c = first; c <= last; c++) {
