@@ -296,6 +296,11 @@ public final class QcowImage implements BlockImage {
         }
     }
 
+    /** The buffered descriptor of the image file, which metadata goes through. */
+    NativeFile metadataFile() {
+        return file;
+    }
+
     /** The descriptor guest data goes through (tests check its O_DIRECT flag). */
     NativeFile dataDescriptor() {
         return meta.dataFile();
