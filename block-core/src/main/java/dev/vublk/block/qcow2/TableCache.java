@@ -2,36 +2,50 @@ package dev.vublk.block.qcow2;
 
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Cluster-sized metadata tables by host offset. Lookups run under the metadata read lock (a
- * HashMap tolerates concurrent readers while nobody writes); insertions and evictions under the
- * write lock. Eviction is a second-chance sweep over clean tables only: dirty ones leave the
- * cache only after the flusher wrote them, so an update can never be lost by eviction.
+ * Cluster-sized metadata tables by host offset, in an open-addressing hash table keyed by the
+ * offset itself: a lookup neither boxes nor allocates. Lookups run under the metadata read lock
+ * (nobody writes meanwhile); insertions and evictions under the write lock. Eviction is a
+ * second-chance sweep over clean tables only: dirty ones leave the cache only after the flusher
+ * wrote them, so an update can never be lost by eviction.
  */
 final class TableCache {
     interface Loader {
         byte[] load(long offset) throws IOException;
     }
 
-    private final Map<Long, MetadataTable> tables = new HashMap<>();
     private final int capacity;
+    /** Offsets are cluster-aligned and never 0 for a table, so 0 marks an empty slot. */
+    private long[] keys;
+    private MetadataTable[] values;
+    private int count;
+    private int sweep;
 
     TableCache(int capacity) {
         this.capacity = Math.max(4, capacity);
+        this.keys = new long[64]; // grows with the tables held, not with the budget
+        this.values = new MetadataTable[64];
+    }
+
+    private static int hash(long offset, int mask) {
+        long h = offset * 0x9E3779B97F4A7C15L;
+        return (int) (h >>> 40) & mask;
     }
 
     /** The cached table or null; read lock or write lock held. */
     MetadataTable peek(long offset) {
-        MetadataTable t = tables.get(offset);
-        if (t != null) {
-            t.used = true;
+        long[] k = keys;
+        int mask = k.length - 1;
+        for (int i = hash(offset, mask); k[i] != 0; i = (i + 1) & mask) {
+            if (k[i] == offset) {
+                MetadataTable t = values[i];
+                t.used = true;
+                return t;
+            }
         }
-        return t;
+        return null;
     }
 
     /** The table, loaded synchronously on a miss; write lock held. */
@@ -44,45 +58,92 @@ final class TableCache {
         return t;
     }
 
-    /** Adds a table (new or copied); write lock held. */
+    /** Adds a table (new or copied), replacing one at the same offset; write lock held. */
     void insert(MetadataTable t) {
-        if (tables.size() >= capacity) {
+        remove(t.offset);
+        if (count >= capacity) {
             evictOne();
         }
-        tables.put(t.offset, t);
+        if ((count + 1) * 2 > keys.length) {
+            rehash(keys.length * 2); // everything dirty: the cache grows past its budget until the next flush
+        }
+        put(t);
+    }
+
+    private void put(MetadataTable t) {
+        int mask = keys.length - 1;
+        int i = hash(t.offset, mask);
+        while (keys[i] != 0) {
+            i = (i + 1) & mask;
+        }
+        keys[i] = t.offset;
+        values[i] = t;
+        count++;
+    }
+
+    private void rehash(int slots) {
+        MetadataTable[] old = values;
+        keys = new long[slots];
+        values = new MetadataTable[slots];
+        count = 0;
+        for (MetadataTable t : old) {
+            if (t != null) {
+                put(t);
+            }
+        }
     }
 
     void remove(long offset) {
-        tables.remove(offset);
+        int mask = keys.length - 1;
+        for (int i = hash(offset, mask); keys[i] != 0; i = (i + 1) & mask) {
+            if (keys[i] == offset) {
+                removeSlot(i);
+                return;
+            }
+        }
     }
 
-    boolean full() {
-        return tables.size() >= capacity && tables.values().stream().allMatch(t -> t.dirty);
+    /** Backward-shift deletion: later entries of the probe run move up so lookups stay correct. */
+    private void removeSlot(int slot) {
+        int mask = keys.length - 1;
+        int hole = slot;
+        for (int i = (slot + 1) & mask; keys[i] != 0; i = (i + 1) & mask) {
+            int home = hash(keys[i], mask);
+            boolean movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
+            if (movable) {
+                keys[hole] = keys[i];
+                values[hole] = values[i];
+                hole = i;
+            }
+        }
+        keys[hole] = 0;
+        values[hole] = null;
+        count--;
     }
 
     private void evictOne() {
-        for (int pass = 0; pass < 2; pass++) {
-            Iterator<MetadataTable> it = tables.values().iterator();
-            while (it.hasNext()) {
-                MetadataTable t = it.next();
-                if (t.dirty) {
-                    continue;
-                }
-                if (t.used) {
-                    t.used = false;
-                } else {
-                    it.remove();
-                    return;
-                }
+        int slots = keys.length;
+        for (int n = 0; n < 2 * slots; n++) {
+            int i = sweep & (slots - 1);
+            sweep = i + 1;
+            MetadataTable t = values[i];
+            if (t == null || t.dirty) {
+                continue;
+            }
+            if (t.used) {
+                t.used = false;
+            } else {
+                removeSlot(i);
+                return;
             }
         }
-        // Everything is dirty: the cache grows past its budget until the next flush.
+        // Everything is dirty: nothing can go.
     }
 
     List<MetadataTable> dirty() {
         List<MetadataTable> out = new ArrayList<>();
-        for (MetadataTable t : tables.values()) {
-            if (t.dirty) {
+        for (MetadataTable t : values) {
+            if (t != null && t.dirty) {
                 out.add(t);
             }
         }
@@ -90,6 +151,6 @@ final class TableCache {
     }
 
     int size() {
-        return tables.size();
+        return count;
     }
 }
