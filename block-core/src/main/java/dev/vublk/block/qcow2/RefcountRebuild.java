@@ -164,7 +164,11 @@ final class RefcountRebuild {
             if (L2Entry.compressed(e)) {
                 long start = L2Entry.compressedOffset(e, clusterBits);
                 long length = L2Entry.compressedLength(e, clusterBits);
-                if (external || start + length > fileSize) {
+                if (external) {
+                    throw new QcowFormatException("compressed cluster in L2 table 0x" + Long.toHexString(t.offset)
+                            + " of an image with an external data file");
+                }
+                if (start + length > fileSize) {
                     throw new QcowFormatException("compressed cluster at 0x" + Long.toHexString(start)
                             + " in L2 table 0x" + Long.toHexString(t.offset) + " lies past the end of the file");
                 }

@@ -214,6 +214,35 @@ class QcowRebuildTest {
     }
 
     @Test
+    void damagedSnapshotTableOfADirtyImageFailsClearly() throws Exception {
+        Path img = dir.resolve("snapbad.qcow2");
+        QemuTools.create(img, "qcow2", null, 16L << 20);
+        QemuTools.io(img, "qcow2", "write -P 0x11 0 64k");
+        QemuTools.img("snapshot", "-c", "s1", img.toString());
+        long snapshots;
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.seek(64);
+            snapshots = f.readLong();
+            f.seek(72);
+            f.writeLong(QcowHeader.INCOMPAT_DIRTY);
+            f.seek(snapshots + 36);
+            f.writeInt(1 << 20); // extra data far beyond QEMU's 1 KiB limit
+        }
+        ImageException e = assertThrows(ImageException.class,
+                () -> Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults()).close());
+        assertTrue(e.getMessage().contains("snapshot 0") && e.getMessage().contains("extra data"), e.getMessage());
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.seek(snapshots + 36);
+            f.writeInt(24);
+            f.seek(snapshots);
+            f.writeLong(1L << 40); // the snapshot's L1 table past the end of the file
+        }
+        e = assertThrows(ImageException.class, () -> Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults()).close());
+        assertTrue(e.getMessage().contains("snapshot 0") && e.getMessage().contains("L1 table"), e.getMessage());
+        assertEquals(1, incompatibleFeatures(img) & QcowHeader.INCOMPAT_DIRTY, "a failed rebuild leaves the image dirty");
+    }
+
+    @Test
     void corruptImagesStayReadOnly() throws Exception {
         Path img = dir.resolve("corrupt.qcow2");
         QemuTools.create(img, "qcow2", null, 16L << 20);
