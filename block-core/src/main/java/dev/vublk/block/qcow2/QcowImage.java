@@ -102,9 +102,12 @@ public final class QcowImage implements BlockImage {
                     directFile = NativeFile.open(path, !readOnly, true);
                 }
                 alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile);
-                if (h.clusterSize() < alignment) {
+                // Copy-on-write and zeroing work in clusters, or subclusters with extended L2.
+                int unit = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
+                if (unit < alignment) {
                     throw new ImageException(path, "O_DIRECT on this file needs " + alignment
-                            + "-byte alignment, more than the image's " + h.clusterSize() + "-byte clusters");
+                            + "-byte alignment, more than the image's " + unit + "-byte "
+                            + (h.extendedL2() ? "subclusters" : "clusters"));
                 }
             }
             long[] l1 = QcowMetadata.loadL1(file, h);

@@ -40,7 +40,8 @@ class QcowDirectIoTest {
 
     static Stream<Arguments> places() {
         return Stream.of(Arguments.of("/tmp", "cluster_size=65536"), Arguments.of("/dev/shm", "cluster_size=65536"),
-                Arguments.of("/tmp", "extended_l2=on"), Arguments.of("/tmp", "cluster_size=4096,compat=0.10"));
+                Arguments.of("/tmp", "extended_l2=on"), Arguments.of("/tmp", "cluster_size=4096,compat=0.10"),
+                Arguments.of("/tmp", "data_file=DATA"));
     }
 
     @BeforeEach
@@ -96,9 +97,10 @@ class QcowDirectIoTest {
         QemuTools.create(base, "raw", null, SIZE);
         QemuTools.io(base, "raw", "write -P 0xa1 0 8M");
         Path img = dir.resolve("top.qcow2");
-        QemuTools.create(img, "qcow2", options + ",backing_file=" + base + ",backing_fmt=raw", SIZE);
+        QemuTools.create(img, "qcow2", options.replace("DATA", dir.resolve("top.data").toString())
+                + ",backing_file=" + base + ",backing_fmt=raw", SIZE);
         QemuTools.io(img, "qcow2", "write -P 0x11 0 256k", "write -P 0x22 1M 64k");
-        if (!options.contains("compat=0.10")) {
+        if (!options.contains("compat=0.10") && !options.contains("data_file")) {
             QemuTools.io(img, "qcow2", "write -c -P 0x33 2M 64k");
         }
         Path raw = dir.resolve("expected.raw");
@@ -151,7 +153,7 @@ class QcowDirectIoTest {
     void bufferedOpenHasNoDirectDescriptor(String parent, String options) throws Exception {
         dir = Files.createTempDirectory(Path.of(parent), "qcow2-buffered");
         Path img = dir.resolve("b.qcow2");
-        QemuTools.create(img, "qcow2", options, SIZE);
+        QemuTools.create(img, "qcow2", options.replace("DATA", dir.resolve("b.data").toString()), SIZE);
         try (BlockImage image = Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults())) {
             QcowImage q = (QcowImage) image;
             assertFalse((openFlags(q.dataDescriptor()) & O_DIRECT) != 0);
