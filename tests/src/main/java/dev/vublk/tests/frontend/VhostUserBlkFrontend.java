@@ -37,6 +37,8 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private long features;
     private byte[] config;
     private int[] bases;
+    /** Regions the backend holds on this connection (ADD_MEM_REG): like QEMU's shadow table, only differences are sent. */
+    private final java.util.Set<RamRegion> sentRegions = new java.util.HashSet<>();
 
     private VhostUserBlkFrontend(Path socketPath, FrontendOptions options) throws IOException {
         this.socketPath = socketPath;
@@ -212,7 +214,9 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private void sendMemory() {
         if (has(client.protocolFeatures(), ProtocolFeatures.CONFIGURE_MEM_SLOTS)) {
             for (RamRegion r : ram.regions()) {
-                client.addMemReg(r);
+                if (sentRegions.add(r)) {
+                    client.addMemReg(r);
+                }
             }
         } else {
             client.setMemTable(ram.regions());
@@ -254,7 +258,25 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
         start();
     }
 
+    /** ADD_MEM_REG of a region, remembered as held by the backend. */
+    public void addRegion(RamRegion r) {
+        client.addMemReg(r);
+        sentRegions.add(r);
+    }
+
+    /** REM_MEM_REG of a region. */
+    public void removeRegion(RamRegion r) {
+        client.remMemReg(r);
+        sentRegions.remove(r);
+    }
+
+    /** Sets where each ring resumes on the next {@link #start()}. */
+    public void bases(int[] b) {
+        System.arraycopy(b, 0, bases, 0, bases.length);
+    }
+
     private void closeConnection() {
+        sentRegions.clear();
         if (client != null) {
             client.close();
             client = null;
