@@ -1,6 +1,8 @@
 package dev.vublk.block;
 
+import dev.vublk.block.qcow2.QcowImage;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.block.vhdx.VhdxImage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,7 +23,8 @@ public final class Images {
         ImageFormat actual = format != null ? format : detect(path);
         return switch (actual) {
             case RAW -> RawImage.open(path, options);
-            case QCOW2, VHDX -> throw new ImageException(path, actual + " images are not supported yet");
+            case QCOW2 -> QcowImage.open(path, options);
+            case VHDX -> VhdxImage.open(path, options);
         };
     }
 

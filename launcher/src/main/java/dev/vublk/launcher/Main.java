@@ -1,5 +1,6 @@
 package dev.vublk.launcher;
 
+import java.io.PrintWriter;
 import picocli.CommandLine;
 
 /** Entry point: exit codes are 0 (clean stop), 1 (runtime failure, e.g. bad image), 2 (bad options). */
@@ -7,11 +8,13 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
     }
 
-    static int run(String... args) {
+    static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new VhostUserBlkCommand());
+        cl.setOut(out);
+        cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
             ex.getCommandLine().getErr().println("vhost-user-blk: " + ex.getMessage() + " (see --help)");
             return 2;

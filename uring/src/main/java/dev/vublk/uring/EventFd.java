@@ -9,6 +9,9 @@ public final class EventFd implements AutoCloseable {
     public static final int EFD_NONBLOCK = 0x800;
     private static final int EFD_CLOEXEC = 0x80000;
 
+    private static final ThreadLocal<MemorySegment> SCRATCH =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ValueLayout.JAVA_LONG));
+
     private final int fd;
     private volatile boolean closed;
 
@@ -40,11 +43,15 @@ public final class EventFd implements AutoCloseable {
 
     /** Signals an eventfd that this object does not own. */
     public static void write(int fd, long value) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(ValueLayout.JAVA_LONG);
-            buf.set(ValueLayout.JAVA_LONG, 0, value);
-            Libc.call("write(eventfd)", null, Libc.WRITE, fd, buf, 8L);
+        MemorySegment buf = SCRATCH.get(); // queue threads signal once per batch: no arena per call
+        buf.set(ValueLayout.JAVA_LONG, 0, value);
+        long n;
+        try {
+            n = (long) Libc.WRITE.invokeExact(Libc.state(), fd, buf, 8L);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
         }
+        Libc.check(n, "write(eventfd)", null);
     }
 
     /** Reads and resets the counter; blocks while it is zero unless the fd is non-blocking. */

@@ -2,13 +2,19 @@ package dev.vublk.uring;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
 /** Plain file descriptor operations. */
 public final class Fds {
     private static final int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+    private static final long STAT_SIZE = 144, ST_MODE = 24;
+    private static final int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFBLK = 0x6000;
 
     private Fds() {}
 
@@ -52,7 +58,21 @@ public final class Fds {
 
     /** Whether {@code fd} is open in this process. */
     public static boolean isOpen(int fd) {
-        return Files.exists(Path.of("/proc/self/fd/" + fd));
+        // The link itself: its target ("socket:[..]", "/memfd:x (deleted)") often is no path.
+        return Files.exists(Path.of("/proc/self/fd/" + fd), LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /**
+     * Whether reads and writes on {@code fd} take a file offset: true for regular files and
+     * block devices, false for sockets, pipes and other streams.
+     */
+    public static boolean isSeekable(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STAT_SIZE, 8);
+            Libc.call("fstat", null, Libc.FSTAT, fd, st);
+            int type = st.get(ValueLayout.JAVA_INT, ST_MODE) & S_IFMT;
+            return type == S_IFREG || type == S_IFBLK;
+        }
     }
 
     /** How many descriptors this process has open: tests compare it before and after. */

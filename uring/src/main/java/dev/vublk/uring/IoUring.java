@@ -53,7 +53,7 @@ public final class IoUring implements AutoCloseable {
     private int[] fds;
     private long[] addrs;     // buffer address, or iovec array address
     private int[] lens;       // buffer length, iovec count, fallocate mode
-    private long[] offsets;   // file offset, or fallocate length for OP_FALLOCATE (kept in addrs)
+    private long[] offsets;   // file offset (fallocate keeps its length in addrs)
     private long[] remaining; // bytes still to transfer
     private long[] done;      // bytes transferred so far
     private int[] opFlags;
@@ -102,13 +102,18 @@ public final class IoUring implements AutoCloseable {
             cqTail = params.get(ValueLayout.JAVA_INT, cqOff + 4);
             cqes = params.get(ValueLayout.JAVA_INT, cqOff + 20);
             long ringSize = Math.max(sqArray + 4L * sqEntries, cqes + CQE_SIZE * cqEntries);
+            MappedRegion ringRegion = null;
             try {
-                ringMap = MappedRegion.map(fd, OFF_SQ_RING, ringSize, true);
+                ringRegion = MappedRegion.map(fd, OFF_SQ_RING, ringSize, true);
                 sqeMap = MappedRegion.map(fd, OFF_SQES, SQE_SIZE * sqEntries, true);
             } catch (NativeException e) {
+                if (ringRegion != null) {
+                    ringRegion.close();
+                }
                 Fds.closeQuietly(fd);
                 throw e;
             }
+            ringMap = ringRegion;
             ring = ringMap.segment();
             sqes = sqeMap.segment();
             sqMask = ring.get(ValueLayout.JAVA_INT, params.get(ValueLayout.JAVA_INT, sqOff + 8));
@@ -230,14 +235,15 @@ public final class IoUring implements AutoCloseable {
             submit();
         }
         long sqe = SQE_SIZE * (localTail & sqMask);
-        sqes.asSlice(sqe, SQE_SIZE).fill((byte) 0);
+        for (long at = 40; at < SQE_SIZE; at += 8) {
+            sqes.set(ValueLayout.JAVA_LONG, sqe + at, 0L); // buf_index, personality, splice fd, addr3, pad
+        }
+        sqes.set(ValueLayout.JAVA_INT, sqe, 0); // opcode, flags, ioprio
         sqes.set(ValueLayout.JAVA_BYTE, sqe, opcodes[slot]);
         sqes.set(ValueLayout.JAVA_INT, sqe + 4, fds[slot]);
-        sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot] + done[slot]);
-        sqes.set(ValueLayout.JAVA_LONG, sqe + 16, opcodes[slot] == OP_READ || opcodes[slot] == OP_WRITE
-                ? addrs[slot] + done[slot] : addrs[slot]);
-        sqes.set(ValueLayout.JAVA_INT, sqe + 24, opcodes[slot] == OP_READ || opcodes[slot] == OP_WRITE
-                ? (int) remaining[slot] : lens[slot]);
+        sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot]);
+        sqes.set(ValueLayout.JAVA_LONG, sqe + 16, addrs[slot]);
+        sqes.set(ValueLayout.JAVA_INT, sqe + 24, lens[slot]);
         sqes.set(ValueLayout.JAVA_INT, sqe + 28, opFlags[slot]);
         sqes.set(ValueLayout.JAVA_LONG, sqe + 32, slot);
         localTail++;
@@ -253,7 +259,8 @@ public final class IoUring implements AutoCloseable {
 
     /**
      * Submits what is prepared, waits until at least one completion is ready, and delivers all
-     * ready completions. Returns the number delivered.
+     * ready completions. Returns the number delivered: at least one, or 0 at once when nothing
+     * is in flight (waiting then would never end).
      */
     public int submitAndWait() throws NativeException {
         int delivered = processCompletions();
@@ -261,8 +268,12 @@ public final class IoUring implements AutoCloseable {
             submit();
             return delivered;
         }
-        enter(1);
-        return processCompletions();
+        // A completion that only resubmits the rest of a short transfer delivers nothing: wait on.
+        while (delivered == 0 && inFlight > 0) {
+            enter(1);
+            delivered = processCompletions();
+        }
+        return delivered;
     }
 
     private int enter(int waitFor) throws NativeException {
@@ -315,26 +326,35 @@ public final class IoUring implements AutoCloseable {
             int slot = (int) ring.get(ValueLayout.JAVA_LONG, cqe);
             int res = ring.get(ValueLayout.JAVA_INT, cqe + 8);
             INT.setRelease(ring, cqHead, head + 1);
-            finish(slot, res);
-            count++;
+            if (finish(slot, res)) {
+                count++;
+            }
         }
     }
 
-    private void finish(int slot, int res) throws NativeException {
+    /** Delivers the slot's completion, or requeues what is left of it and returns false. */
+    private boolean finish(int slot, int res) throws NativeException {
         if (res == -Errno.EAGAIN || res == -Errno.EINTR) {
             queue(slot);
-            return;
+            return false;
         }
         byte op = opcodes[slot];
         boolean transfer = op == OP_READ || op == OP_WRITE || op == OP_READV || op == OP_WRITEV;
         if (transfer && res > 0 && res < remaining[slot]) {
             done[slot] += res;
             remaining[slot] -= res;
+            // Sockets and pipes refuse a non-zero offset (ESPIPE): only files move on.
+            if (offsets[slot] != -1 && takesOffset(fds[slot])) {
+                offsets[slot] += res;
+            }
             if (op == OP_READV || op == OP_WRITEV) {
                 advanceIovecs(slot, res);
+            } else {
+                addrs[slot] += res;
+                lens[slot] -= res;
             }
             queue(slot);
-            return;
+            return false;
         }
         int result = transfer && res >= 0 ? (int) (done[slot] + res) : res;
         IoCompletion handler = handlers[slot];
@@ -343,6 +363,15 @@ public final class IoUring implements AutoCloseable {
         freeSlots[freeCount++] = slot;
         inFlight--;
         handler.complete(tag, result);
+        return true;
+    }
+
+    private static boolean takesOffset(int fd) {
+        try {
+            return Fds.isSeekable(fd);
+        } catch (NativeException e) {
+            return true; // the resubmitted operation reports what is wrong with fd
+        }
     }
 
     /** Skips {@code bytes} already transferred by moving the iovec array's start in place. */
@@ -362,7 +391,6 @@ public final class IoUring implements AutoCloseable {
         }
         addrs[slot] += 16L * i;
         lens[slot] -= i;
-        // The kernel's file offset for the rest is offset + done, set in queue().
     }
 
     /** Waits until every operation in flight has completed and been delivered. */

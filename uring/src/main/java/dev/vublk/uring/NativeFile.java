@@ -91,11 +91,17 @@ public final class NativeFile implements AutoCloseable {
 
     /** Reads until {@code dst} is full or end of file; returns the bytes read. */
     public long read(MemorySegment dst, long offset) throws NativeException {
+        return transfer(Libc.PREAD, "pread", dst, offset);
+    }
+
+    /** pread/pwrite until the buffer is done; a zero return (end of file) stops early. */
+    private long transfer(java.lang.invoke.MethodHandle call, String name, MemorySegment buf, long offset)
+            throws NativeException {
         long done = 0;
-        while (done < dst.byteSize()) {
+        while (done < buf.byteSize()) {
             long n;
             try {
-                n = (long) Libc.PREAD.invokeExact(Libc.state(), fd, dst.asSlice(done), dst.byteSize() - done, offset + done);
+                n = (long) call.invokeExact(Libc.state(), fd, buf.asSlice(done), buf.byteSize() - done, offset + done);
             } catch (Throwable t) {
                 throw Libc.rethrow(t);
             }
@@ -107,7 +113,7 @@ public final class NativeFile implements AutoCloseable {
                 if (errno == Errno.EINTR || errno == Errno.EAGAIN) {
                     continue;
                 }
-                throw new NativeException("pread", errno, path.toString());
+                throw new NativeException(name, errno, path.toString());
             }
             done += n;
         }
@@ -134,22 +140,8 @@ public final class NativeFile implements AutoCloseable {
 
     /** Writes all of {@code src}. */
     public void write(MemorySegment src, long offset) throws NativeException {
-        long done = 0;
-        while (done < src.byteSize()) {
-            long n;
-            try {
-                n = (long) Libc.PWRITE.invokeExact(Libc.state(), fd, src.asSlice(done), src.byteSize() - done, offset + done);
-            } catch (Throwable t) {
-                throw Libc.rethrow(t);
-            }
-            if (n < 0) {
-                int errno = Libc.errno();
-                if (errno == Errno.EINTR || errno == Errno.EAGAIN) {
-                    continue;
-                }
-                throw new NativeException("pwrite", errno, path.toString());
-            }
-            done += n;
+        if (transfer(Libc.PWRITE, "pwrite", src, offset) != src.byteSize()) {
+            throw new NativeException("pwrite (no progress)", Errno.EIO, path.toString());
         }
     }
 

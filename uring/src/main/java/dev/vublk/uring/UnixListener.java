@@ -6,11 +6,11 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 
 /** A listening Unix stream socket (the backend's side of {@code --socket-path} or {@code --fd}). */
 public final class UnixListener implements AutoCloseable {
     private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
+    private static final int S_IFMT = 0xF000, S_IFSOCK = 0xC000;
 
     private final int fd;
     private final Path path;
@@ -28,7 +28,9 @@ public final class UnixListener implements AutoCloseable {
      */
     public static UnixListener listen(Path path, int backlog) throws IOException {
         if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
-            if (!Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).isOther()) {
+            // isOther() would also let a FIFO or device node be deleted: check for a socket exactly.
+            int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+            if ((mode & S_IFMT) != S_IFSOCK) {
                 throw new IOException("refusing to replace " + path + ": it exists and is not a socket");
             }
             Files.delete(path);

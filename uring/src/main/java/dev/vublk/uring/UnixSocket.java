@@ -47,6 +47,14 @@ public final class UnixSocket implements AutoCloseable {
         return fd;
     }
 
+    /** The kernel gets a raw address: a heap segment or a length past the end would corrupt memory. */
+    private static void checkBuffer(MemorySegment buf, long length) {
+        if (!buf.isNative() || length < 0 || length > buf.byteSize()) {
+            throw new IllegalArgumentException("buffer of " + buf.byteSize() + " bytes"
+                    + (buf.isNative() ? "" : " (not native)") + " for " + length + " bytes");
+        }
+    }
+
     private static long cmsgSpace(int fds) {
         return CMSG_HEADER + ((fds * 4L + 7) & ~7L);
     }
@@ -60,6 +68,7 @@ public final class UnixSocket implements AutoCloseable {
         if (maxFds < 0 || maxFds > MAX_FDS) {
             throw new IllegalArgumentException("maxFds " + maxFds);
         }
+        checkBuffer(buf, length);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
             iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
@@ -135,6 +144,7 @@ public final class UnixSocket implements AutoCloseable {
         if (fds.length > MAX_FDS) {
             throw new IllegalArgumentException("too many descriptors: " + fds.length);
         }
+        checkBuffer(buf, length);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
             MemorySegment msg = arena.allocate(MSGHDR_SIZE, 8);

@@ -29,6 +29,7 @@ public final class BackendRequestHandler {
     private long ackedFeatures;
     private long ackedProtocolFeatures;
     private int backendReqFd = -1;
+    private InflightArea inflight;
 
     public BackendRequestHandler(Connection connection, VirtioDevice device) {
         this.connection = connection;
@@ -55,6 +56,7 @@ public final class BackendRequestHandler {
                 v.reset();
             }
             memory.close();
+            closeInflight();
             Fds.closeQuietly(backendReqFd);
         }
     }
@@ -69,6 +71,10 @@ public final class BackendRequestHandler {
     void handle(Message m) throws IOException {
         MessageType type = m.type();
         int[] fds = m.fds();
+        if (LOG.isTraceEnabled()) {
+            LOG.trace("request {} flags 0x{} size {} fds {}", type != null ? type : m.header().request(),
+                    Integer.toHexString(m.header().flags()), m.size(), fds.length);
+        }
         try {
             if (type == null) {
                 throw new Refused("unknown request " + m.header().request());
@@ -79,7 +85,7 @@ public final class BackendRequestHandler {
             ByteBuffer reply = dispatch(type, m);
             if (reply != null) {
                 connection.reply(m, reply);
-            } else {
+            } else if (!type.alwaysReplies()) {
                 ack(m, true);
             }
         } catch (Refused e) {
@@ -210,10 +216,14 @@ public final class BackendRequestHandler {
             }
             case SET_VRING_CALL -> {
                 Vring v = vringForFd(m);
+                // A running queue thread may be about to signal the old descriptor: stop it first,
+                // so the number is never written after close (and possibly reused by another fd).
+                boolean wasRunning = v.running();
+                stop(v);
                 v.callFd(m.fds().length == 1 ? m.fds()[0] : -1);
                 ownFds(m);
-                if (v.running()) {
-                    device.callChanged(v);
+                if (wasRunning) {
+                    startIfReady(v);
                 }
                 yield null;
             }
@@ -270,7 +280,40 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_LOG_BASE, SET_LOG_FD -> throw new Refused("dirty logging is not supported (LOG_SHMFD not offered)");
-            case GET_INFLIGHT_FD, SET_INFLIGHT_FD -> throw new Refused("INFLIGHT_SHMFD was not offered");
+            case GET_INFLIGHT_FD -> {
+                InflightDescriptor d = inflightDescriptor(m, 0);
+                int[] fd = {-1};
+                try {
+                    InflightArea area = InflightArea.create(d.numQueues(), d.queueSize(), fd);
+                    closeInflight();
+                    inflight = area;
+                    connection.reply(m, new InflightDescriptor(InflightArea.bytes(d.numQueues(), d.queueSize()), 0,
+                            d.numQueues(), d.queueSize()).encode(), fd[0]);
+                } catch (dev.vublk.uring.NativeException e) {
+                    throw new Refused("cannot create the inflight area: " + e.getMessage());
+                } finally {
+                    Fds.closeQuietly(fd[0]); // the mapping keeps the memory; the front-end has its copy
+                }
+                yield null; // answered above, with the descriptor
+            }
+            case SET_INFLIGHT_FD -> {
+                InflightDescriptor d = inflightDescriptor(m, 1);
+                if (d.mmapSize() < InflightArea.bytes(d.numQueues(), d.queueSize()) || d.mmapOffset() < 0
+                        || (d.mmapOffset() & 4095) != 0) {
+                    throw new Refused("inflight area of " + d.mmapSize() + " bytes at " + d.mmapOffset()
+                            + " cannot hold " + d.numQueues() + " queues of " + d.queueSize());
+                }
+                try {
+                    InflightArea area = InflightArea.map(m.fds()[0], d);
+                    closeInflight();
+                    inflight = area;
+                } catch (dev.vublk.uring.NativeException e) {
+                    throw new Refused("cannot map the inflight area: " + e.getMessage());
+                } finally {
+                    closeFds(m);
+                }
+                yield null;
+            }
             default -> throw new Refused(type + " is not supported by this back-end");
         };
     }
@@ -283,6 +326,32 @@ public final class BackendRequestHandler {
     private static void closeFds(Message m) {
         Fds.closeAllQuietly(m.fds());
         ownFds(m);
+    }
+
+    private InflightDescriptor inflightDescriptor(Message m, int fds) throws Refused {
+        if (m.size() < Payloads.INFLIGHT_MIN || m.size() > InflightDescriptor.WIRE_SIZE) {
+            throw new Refused("inflight payload of " + m.size() + " bytes");
+        }
+        expectFds(m, fds);
+        if (!has(ackedProtocolFeatures, ProtocolFeatures.INFLIGHT_SHMFD)) {
+            throw new Refused("INFLIGHT_SHMFD was not negotiated");
+        }
+        InflightDescriptor d = InflightDescriptor.decode(m.payload());
+        if (d.numQueues() < 1 || d.numQueues() > vrings.length || d.queueSize() < 1
+                || d.queueSize() > device.maxQueueSize() || Integer.bitCount(d.queueSize()) != 1) {
+            throw new Refused("inflight area for " + d.numQueues() + " queues of " + d.queueSize() + " is out of range");
+        }
+        return d;
+    }
+
+    private void closeInflight() {
+        if (inflight != null) {
+            for (Vring v : vrings) {
+                stop(v); // no queue thread may touch the area once it is unmapped
+            }
+            inflight.close();
+            inflight = null;
+        }
     }
 
     private long offeredFeatures() {
@@ -345,6 +414,7 @@ public final class BackendRequestHandler {
         if (v.running() || !enabled || v.kick() == null || v.size() == 0 || v.address() == null || memory.isEmpty()) {
             return;
         }
+        v.inflight(inflight == null ? null : inflight.queue(v.index(), v.size()));
         try {
             device.startQueue(v, memory);
             v.running(true);

@@ -32,9 +32,6 @@ public interface VirtioDevice {
     /** Stops serving a ring after completing what is in flight; records last_avail_idx in the vring. */
     void stopQueue(Vring vring);
 
-    /** The call descriptor of a running ring changed. */
-    default void callChanged(Vring vring) {}
-
     /** Everything returns to the state right after connecting; all queues are already stopped. */
     void reset();
 }

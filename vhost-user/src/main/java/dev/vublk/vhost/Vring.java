@@ -15,6 +15,7 @@ public final class Vring {
     private boolean enabled;
     private boolean running;
     private boolean eventIdx;
+    private InflightQueue inflight;
 
     Vring(int index) {
         this.index = index;
@@ -71,6 +72,11 @@ public final class Vring {
 
     void eventIdx(boolean eventIdx) { this.eventIdx = eventIdx; }
 
+    /** Where this ring records requests in flight, or null without INFLIGHT_SHMFD. */
+    public InflightQueue inflight() { return inflight; }
+
+    void inflight(InflightQueue inflight) { this.inflight = inflight; }
+
     /** Forgets everything: RESET_OWNER, RESET_DEVICE and disconnect. */
     void reset() {
         kick(null);
@@ -81,5 +87,6 @@ public final class Vring {
         base = 0;
         enabled = false;
         running = false;
+        inflight = null;
     }
 }

@@ -137,6 +137,7 @@ public final class SplitQueue {
         // A restarted backend continues where the used ring is; nothing of ours is staged yet.
         this.nextUsedIdx = loadU16Acquire(usedRing, RING_IDX);
         this.publishedUsedIdx = nextUsedIdx;
+        this.signalledUsedIdx = nextUsedIdx;
     }
 
     /** A queue whose rings are at frontend-virtual addresses (vhost-user {@code SET_VRING_ADDR}). */
@@ -222,6 +223,7 @@ public final class SplitQueue {
     public void setLastAvailIdx(int idx) {
         lastAvailIdx = idx & 0xffff;
         shadowAvailIdx = lastAvailIdx;
+        signalledUsedIdx = publishedUsedIdx;
         signalledValid = false;
     }
 
@@ -285,6 +287,28 @@ public final class SplitQueue {
             return head;
         } catch (RuntimeException e) {
             // Only a closed or vanished mapping gets here (all offsets are checked); stop the queue, not the thread.
+            markBroken("ring memory is unusable: " + e);
+            return BROKEN;
+        }
+    }
+
+    /**
+     * Walks the chain at {@code head} again without touching the available ring: how requests a
+     * crashed back-end took, and never completed, are redone (inflight recovery).
+     *
+     * @return {@code head}, or {@link #BROKEN} if it is not a descriptor index or the ring is broken
+     */
+    public int walkHead(int head, DescriptorChain chain) {
+        if (chain.capacity() < maxChainLength) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
+        }
+        if (brokenReason != null || head < 0 || head >= size) {
+            return BROKEN;
+        }
+        try {
+            walk(head, chain);
+            return head;
+        } catch (RuntimeException e) {
             markBroken("ring memory is unusable: " + e);
             return BROKEN;
         }
@@ -437,8 +461,9 @@ public final class SplitQueue {
      * Whether the driver wants an interrupt for the elements published since the previous call
      * (call after {@link #publishUsed()}; signal the call eventfd when true). With EVENT_IDX the
      * whole batch {@code [previous used idx, used idx)} is tested against {@code used_event};
-     * otherwise the driver's {@code NO_INTERRUPT} flag decides. The first call after setup or
-     * {@link #setLastAvailIdx} notifies whenever something was published.
+     * otherwise the driver's {@code NO_INTERRUPT} flag decides. Nothing published since the
+     * previous call means no interrupt; the first call after setup or {@link #setLastAvailIdx}
+     * that finds new elements notifies regardless of {@code used_event} (whose history is unknown).
      */
     public boolean needsNotification() {
         if (brokenReason != null) {
@@ -452,7 +477,7 @@ public final class SplitQueue {
         boolean valid = signalledValid;
         signalledUsedIdx = newIdx;
         signalledValid = true;
-        if (valid && newIdx == oldIdx) {
+        if (newIdx == oldIdx) {
             return false;
         }
         try {

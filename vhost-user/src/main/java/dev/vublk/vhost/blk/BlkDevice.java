@@ -60,7 +60,7 @@ public final class BlkDevice implements VirtioDevice {
     public long protocolFeatures() {
         return bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.CONFIGURE_MEM_SLOTS) | bit(ProtocolFeatures.RESET_DEVICE)
-                | bit(ProtocolFeatures.BACKEND_REQ);
+                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD);
     }
 
     @Override

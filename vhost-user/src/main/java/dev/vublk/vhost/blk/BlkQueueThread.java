@@ -11,6 +11,7 @@ import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
+import dev.vublk.vhost.InflightQueue;
 import dev.vublk.vhost.Vring;
 import dev.vublk.virtqueue.DescriptorChain;
 import dev.vublk.virtqueue.GuestMemory;
@@ -44,6 +45,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     private final CompletableFuture<Void> started = new CompletableFuture<>();
     private final ArrayDeque<BlkRequest> pool = new ArrayDeque<>();
     private final BlkRequestParser parser;
+    private final InflightQueue inflight;
+    private int[] resubmit = new int[0];
     private volatile boolean stopRequested;
     private IoUring ring;
     private BlockWorker worker;
@@ -61,6 +64,7 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         this.index = vring.index();
         this.kick = vring.kick();
         this.parser = new BlkRequestParser(device);
+        this.inflight = vring.inflight();
         this.thread = new Thread(this, "vq-" + index);
     }
 
@@ -121,6 +125,15 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         var a = vring.address();
         queue = SplitQueue.fromUserAddresses(memory, vring.size(), a.descriptors(), a.available(), a.used(), vring.eventIdx());
         queue.setLastAvailIdx(vring.base());
+        if (inflight != null) {
+            // What the dead back-end took and never completed is redone first; the ring then
+            // continues after everything it had taken (libvhost-user does the same).
+            resubmit = inflight.recover(queue.usedIdx());
+            queue.setLastAvailIdx(queue.usedIdx() + resubmit.length);
+            if (resubmit.length > 0) {
+                LOG.info("queue {}: resubmitting {} request(s) left in flight by an earlier back-end", index, resubmit.length);
+            }
+        }
         chain = queue.newChain();
         ring = new IoUring(Math.min(4096, Math.max(64, vring.size() * 2)), true);
         worker = device.image().newWorker(ring);
@@ -133,6 +146,11 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     }
 
     private void loop() throws NativeException {
+        for (int head : resubmit) {
+            if (queue.walkHead(head, chain) >= 0) {
+                startRequest();
+            }
+        }
         processAvailable();
         while (!(stopRequested && inFlight == 0 && ring.inFlight() == 0)) {
             ring.submitAndWait();
@@ -188,6 +206,9 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     private void startRequest() {
         BlkRequest r = pool.isEmpty() ? new BlkRequest(this, Math.min(MAX_IOVECS, vring.size() + 8)) : pool.pop();
         inFlight++;
+        if (inflight != null) {
+            inflight.taken(chain.head());
+        }
         parser.start(chain, r);
     }
 
@@ -204,15 +225,21 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         if (r.statusAddress != 0) {
             r.writeStatus(status);
         }
-        queue.stageUsed(r.head, status == S_OK ? r.usedLength : 1);
-        usedPending = true;
+        stage(r.head, status == S_OK ? r.usedLength : 1);
         inFlight--;
         pool.push(r);
     }
 
     /** Completes a chain that never became a request (malformed): used length 0, nothing written. */
     void discardChain(int head) {
-        queue.stageUsed(head, 0);
+        stage(head, 0);
+    }
+
+    private void stage(int head, int length) {
+        queue.stageUsed(head, length);
+        if (inflight != null) {
+            inflight.staged(head);
+        }
         usedPending = true;
     }
 
@@ -227,6 +254,9 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
         usedPending = false;
         queue.publishUsed();
+        if (inflight != null) {
+            inflight.published(queue.usedIdx());
+        }
         if (queue.needsNotification()) {
             int call = vring.callFd();
             if (call >= 0) {

@@ -1,0 +1,267 @@
+package dev.vublk.block.qcow2;
+
+import dev.vublk.block.BlockImage;
+import dev.vublk.block.BlockWorker;
+import dev.vublk.block.ImageException;
+import dev.vublk.block.ImageFormat;
+import dev.vublk.block.ImageOptions;
+import dev.vublk.block.Images;
+import dev.vublk.block.raw.RawImage;
+import dev.vublk.uring.IoUring;
+import dev.vublk.uring.NativeException;
+import dev.vublk.uring.NativeFile;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A qcow2 image: validates the header, opens the external data file and the backing chain, and
+ * holds the {@link QcowMetadata} every queue's {@link QcowAsync} shares. Backing images are
+ * always opened read-only; their format comes from the backing format header extension (raw when
+ * absent, unless {@link ImageOptions#probeBacking()} allows looking at the content).
+ */
+public final class QcowImage implements BlockImage {
+    private final Path path;
+    private final NativeFile file;
+    private final NativeFile dataFile;
+    private final QcowMetadata meta;
+    private final BlockImage backing;
+    private final boolean readOnly;
+    private volatile boolean closed;
+
+    private QcowImage(Path path, NativeFile file, NativeFile dataFile, QcowMetadata meta, BlockImage backing, boolean readOnly) {
+        this.path = path;
+        this.file = file;
+        this.dataFile = dataFile;
+        this.meta = meta;
+        this.backing = backing;
+        this.readOnly = readOnly;
+    }
+
+    public static QcowImage open(Path path, ImageOptions options) throws IOException {
+        return open(path, options, new ArrayList<>());
+    }
+
+    /** Opens one link of a chain; {@code chain} holds the images above it, for loop and depth checks. */
+    static QcowImage open(Path path, ImageOptions options, List<Path> chain) throws IOException {
+        Path real = realPath(path);
+        if (chain.contains(real)) {
+            throw new ImageException(path, "backing chain loop: " + chain + " leads back to " + real);
+        }
+        if (chain.size() > options.maxChainDepth()) {
+            throw new ImageException(path, "backing chain deeper than " + options.maxChainDepth() + " images");
+        }
+        chain.add(real);
+        boolean readOnly = options.readOnly();
+        NativeFile file;
+        try {
+            file = NativeFile.open(path, !readOnly, false);
+        } catch (NativeException e) {
+            throw new ImageException(path, "cannot open: " + e.getMessage(), e);
+        }
+        NativeFile dataFile = null;
+        BlockImage backing = null;
+        try {
+            QcowHeader h = readHeader(path, file);
+            if (h.corrupt() && !readOnly) {
+                throw new ImageException(path, "image is marked corrupt; it can only be opened read-only"
+                        + " (repair it with 'qemu-img check -r all')");
+            }
+            if (h.hasDataFile()) {
+                Path dataPath = resolve(path, h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE));
+                try {
+                    dataFile = NativeFile.open(dataPath, !readOnly, false);
+                } catch (NativeException e) {
+                    throw new ImageException(path, "cannot open external data file " + dataPath + ": " + e.getMessage(), e);
+                }
+            }
+            if (h.backingFile() != null) {
+                backing = openBacking(path, h, options, chain);
+            }
+            if (!readOnly) {
+                h = prepareForWriting(path, file, dataFile == null ? file : dataFile, h, backing != null, options);
+            }
+            long[] l1 = QcowMetadata.loadL1(file, h);
+            QcowMetadata meta = new QcowMetadata(file, dataFile == null ? file : dataFile, h, l1, backing != null,
+                    options.cacheBytes());
+            return new QcowImage(path, file, dataFile, meta, backing, readOnly);
+        } catch (QcowFormatException e) {
+            closeQuietly(file, dataFile, backing);
+            throw new ImageException(path, e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(file, dataFile, backing);
+            if (e instanceof ImageException ie) {
+                throw ie;
+            }
+            throw new ImageException(path, e.getMessage(), e);
+        }
+    }
+
+    private static QcowHeader readHeader(Path path, NativeFile file) throws IOException, QcowFormatException {
+        long fileSize = file.size();
+        byte[] start = file.readBytes(0, (int) Math.min(fileSize, QcowHeader.V3_MIN_LENGTH + 8));
+        if (start.length < QcowHeader.V2_LENGTH) {
+            throw new QcowFormatException("file is too short (" + fileSize + " bytes) for a qcow2 header");
+        }
+        int bits = java.nio.ByteBuffer.wrap(start).getInt(20);
+        if (bits < 9 || bits > 21) {
+            throw new QcowFormatException("cluster_bits " + bits + " outside 9..21");
+        }
+        byte[] head = file.readBytes(0, (int) Math.min(fileSize, 1L << bits));
+        return QcowHeader.parse(head, fileSize);
+    }
+
+    /**
+     * Read-write opens repair what the header says must be repaired: a dirty image gets its
+     * refcounts rebuilt, and autoclear bits this engine does not maintain are cleared, which tells
+     * other readers that the structures they guard (e.g. bitmaps) are stale.
+     */
+    private static QcowHeader prepareForWriting(Path path, NativeFile file, NativeFile dataFile, QcowHeader h,
+                                                boolean hasBacking, ImageOptions options) throws IOException, QcowFormatException {
+        if (h.dirty()) {
+            RefcountRebuild.rebuild(file, h);
+            h = h.withFeatures(h.incompatibleFeatures() & ~QcowHeader.INCOMPAT_DIRTY, h.autoclearFeatures());
+            file.writeBytes(0, h.encodeFixed());
+            file.fdatasync();
+        }
+        long autoclear = h.autoclearFeatures() & QcowHeader.KNOWN_AUTOCLEAR;
+        if (autoclear != h.autoclearFeatures()) {
+            h = h.withFeatures(h.incompatibleFeatures(), autoclear);
+            file.writeBytes(0, h.encodeFixed());
+            file.fdatasync();
+        }
+        return h;
+    }
+
+    private static BlockImage openBacking(Path path, QcowHeader h, ImageOptions options, List<Path> chain) throws IOException {
+        Path backingPath = resolve(path, h.backingFile());
+        if (!Files.exists(backingPath)) {
+            throw new ImageException(path, "backing file " + backingPath + " does not exist");
+        }
+        String fmt = h.extensionText(HeaderExtension.BACKING_FORMAT);
+        ImageFormat format;
+        if (fmt == null) {
+            format = options.probeBacking() ? Images.detect(backingPath) : ImageFormat.RAW;
+        } else {
+            format = switch (fmt.trim()) {
+                case "qcow2" -> ImageFormat.QCOW2;
+                case "raw", "file", "host_device" -> ImageFormat.RAW;
+                case "vhdx" -> ImageFormat.VHDX;
+                default -> throw new ImageException(path, "unsupported backing file format '" + fmt + "'");
+            };
+        }
+        ImageOptions ro = options.withReadOnly(true);
+        return switch (format) {
+            case QCOW2 -> open(backingPath, ro, chain);
+            case RAW -> RawImage.open(backingPath, ro);
+            case VHDX -> Images.open(backingPath, format, ro);
+        };
+    }
+
+    /** Relative names are relative to the folder of the image that names them. */
+    static Path resolve(Path image, String name) {
+        Path p = Path.of(name);
+        if (p.isAbsolute()) {
+            return p;
+        }
+        Path dir = image.toAbsolutePath().getParent();
+        return dir == null ? p : dir.resolve(p);
+    }
+
+    private static Path realPath(Path p) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            return p.toAbsolutePath().normalize();
+        }
+    }
+
+    private static void closeQuietly(NativeFile file, NativeFile dataFile, BlockImage backing) {
+        try {
+            file.close();
+        } catch (IOException ignored) {
+            // Already failing.
+        }
+        try {
+            if (dataFile != null) {
+                dataFile.close();
+            }
+            if (backing != null) {
+                backing.close();
+            }
+        } catch (Exception ignored) {
+            // Already failing.
+        }
+    }
+
+    public QcowMetadata metadata() { return meta; }
+
+    public Path path() { return path; }
+
+    /** The backing image, or null. */
+    public BlockImage backing() { return backing; }
+
+    @Override
+    public long size() { return meta.size(); }
+
+    @Override
+    public boolean readOnly() { return readOnly; }
+
+    @Override
+    public ImageFormat format() { return ImageFormat.QCOW2; }
+
+    @Override
+    public int requestAlignment() { return 512; }
+
+    @Override
+    public int memoryAlignment() { return 1; }
+
+    @Override
+    public boolean supportsDiscard() { return !readOnly; }
+
+    @Override
+    public BlockWorker newWorker(IoUring ring) throws IOException {
+        if (closed) {
+            throw new ImageException(path, "image is closed");
+        }
+        BlockWorker backingWorker = backing == null ? null : backing.newWorker(ring);
+        return new QcowAsync(meta, file, ring, backing, backingWorker);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (!readOnly) {
+            meta.flushAll();
+            file.fdatasync();
+            if (dataFile != null) {
+                dataFile.fdatasync();
+            }
+        }
+    }
+
+    @Override
+    public void resize(long newSize) throws IOException {
+        if (readOnly) {
+            throw new ImageException(path, "image is read-only");
+        }
+        if (newSize < 0 || newSize % 512 != 0) {
+            throw new ImageException(path, "size " + newSize + " is not a multiple of 512");
+        }
+        meta.resize(newSize);
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            flush();
+        } finally {
+            closeQuietly(file, dataFile, backing);
+        }
+    }
+}

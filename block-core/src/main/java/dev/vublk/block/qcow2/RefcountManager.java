@@ -1,0 +1,301 @@
+package dev.vublk.block.qcow2;
+
+import dev.vublk.uring.NativeFile;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Refcounts of the image file's clusters: the refcount table, a cache of refcount blocks, cluster
+ * allocation and deferred frees. Every method runs under the metadata write lock.
+ *
+ * <p>Ordering rules it implements: a new refcount block reaches the disk before the table entry
+ * pointing at it (both happen in the flusher, blocks first); a grown table is written in full and
+ * synced before the header points at it; a decrement is only applied ({@link #applyFrees}) once the
+ * L2/L1 tables that stopped referencing the cluster are durable, so a crash can leak a cluster but
+ * never leave a reference to a cluster with refcount zero.
+ */
+final class RefcountManager {
+    /** Writes the header synchronously when the table moves. */
+    interface HeaderUpdate {
+        void tableMoved(long offset, int clusters) throws IOException;
+    }
+
+    private final NativeFile file;
+    private final int clusterBits;
+    private final int clusterSize;
+    private final RefcountCodec codec;
+    private final int perBlock;
+    private final TableCache blocks;
+    private final HeaderUpdate headerUpdate;
+    private long[] table;
+    private long tableOffset;
+    private boolean tableDirty;
+    private long freeHint;
+    private List<long[]> pendingFrees = new ArrayList<>();
+
+    RefcountManager(NativeFile file, QcowHeader h, long[] table, int cacheTables, HeaderUpdate headerUpdate) {
+        this.file = file;
+        this.clusterBits = h.clusterBits();
+        this.clusterSize = h.clusterSize();
+        this.codec = new RefcountCodec(h.refcountOrder());
+        this.perBlock = codec.entriesPerBlock(clusterSize);
+        this.blocks = new TableCache(cacheTables);
+        this.headerUpdate = headerUpdate;
+        this.table = table;
+        this.tableOffset = h.refcountTableOffset();
+    }
+
+    /** Reads and checks the refcount table named by the header. */
+    static long[] loadTable(NativeFile file, QcowHeader h) throws IOException, QcowFormatException {
+        int entries = (int) ((long) h.refcountTableClusters() * h.clusterSize() / 8);
+        long[] t = readLongs(file, h.refcountTableOffset(), entries);
+        long fileSize = file.size();
+        for (int i = 0; i < entries; i++) {
+            long off = t[i];
+            if (off == 0) {
+                continue;
+            }
+            if ((off & (h.clusterSize() - 1)) != 0 || off < 0) {
+                throw new QcowFormatException("refcount block " + i + " at unaligned offset 0x" + Long.toHexString(off));
+            }
+            if (off >= fileSize) {
+                throw new QcowFormatException("refcount block " + i + " at 0x" + Long.toHexString(off) + " lies past the end of the file");
+            }
+        }
+        return t;
+    }
+
+    static long[] readLongs(NativeFile file, long offset, int count) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(Math.max(8, (long) count * 8), 8);
+            file.readFully(seg.asSlice(0, (long) count * 8), offset);
+            long[] out = new long[count];
+            for (int i = 0; i < count; i++) {
+                out[i] = Long.reverseBytes(seg.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i));
+            }
+            return out;
+        }
+    }
+
+    int perBlock() { return perBlock; }
+
+    RefcountCodec codec() { return codec; }
+
+    long tableOffset() { return tableOffset; }
+
+    private MetadataTable block(long clusterIndex) throws IOException {
+        long rti = clusterIndex / perBlock;
+        if (rti >= table.length) {
+            return null;
+        }
+        long off = table[(int) rti] & ~511L;
+        if (off == 0) {
+            return null;
+        }
+        return blocks.get(off, o -> file.readBytes(o, clusterSize));
+    }
+
+    long refcount(long clusterIndex) throws IOException {
+        MetadataTable b = block(clusterIndex);
+        return b == null ? 0 : codec.get(b.bytes, (int) (clusterIndex % perBlock));
+    }
+
+    /** Adds {@code delta} (+1 or -1) to a cluster's refcount; refuses to overflow or go negative. */
+    void adjust(long clusterIndex, long delta) throws IOException {
+        MetadataTable b = block(clusterIndex);
+        if (b == null) {
+            if (delta < 0) {
+                throw new IOException("refcount underflow for cluster " + clusterIndex + " (no refcount block)");
+            }
+            createBlockCovering(clusterIndex);
+            b = block(clusterIndex);
+        }
+        int i = (int) (clusterIndex % perBlock);
+        long v = codec.get(b.bytes, i);
+        if (delta < 0 && v == 0) {
+            throw new IOException("refcount underflow for cluster " + clusterIndex);
+        }
+        if (delta > 0 && v == codec.max()) {
+            throw new IOException("refcount overflow for cluster " + clusterIndex + " (" + codec.bits() + "-bit refcounts)");
+        }
+        codec.set(b.bytes, i, v + delta);
+        b.dirty = true;
+        if (v + delta == 0 && clusterIndex < freeHint) {
+            freeHint = clusterIndex;
+        }
+    }
+
+    /** Allocates {@code n} contiguous free clusters with refcount 1; returns the first one's offset. */
+    long allocate(int n) throws IOException {
+        long idx = freeHint;
+        search:
+        while (true) {
+            if (idx + n > (1L << (56 - clusterBits))) {
+                throw new IOException("image file would exceed the largest qcow2 offset");
+            }
+            for (int j = 0; j < n; j++) {
+                long c = idx + j;
+                if (block(c) == null) {
+                    createBlockCovering(c);
+                    continue search; // the new block (or a grown table) may sit in the candidate run
+                }
+                if (refcount(c) != 0) {
+                    idx = c + 1;
+                    continue search;
+                }
+            }
+            for (int j = 0; j < n; j++) {
+                adjust(idx + j, 1);
+            }
+            if (n == 1 || idx == freeHint) {
+                freeHint = idx + n;
+            }
+            return idx << clusterBits;
+        }
+    }
+
+    /** Puts a new refcount block in the first cluster of the range it covers that is free. */
+    private void createBlockCovering(long clusterIndex) throws IOException {
+        long rti = clusterIndex / perBlock;
+        if (rti >= table.length) {
+            growTable(rti);
+            if (block(clusterIndex) != null) {
+                return;
+            }
+        }
+        // Clusters in a range without a block all have refcount 0: place the block at the one asked for.
+        byte[] bytes = new byte[clusterSize];
+        codec.set(bytes, (int) (clusterIndex % perBlock), 1);
+        MetadataTable b = new MetadataTable(clusterIndex << clusterBits, bytes);
+        b.dirty = true;
+        blocks.insert(b);
+        table[(int) rti] = clusterIndex << clusterBits;
+        tableDirty = true;
+    }
+
+    /**
+     * Replaces the table by a larger one placed past everything the old one covered, together with
+     * the refcount blocks that describe the new clusters. Written and synced before the header
+     * switches to it; the old table's clusters are then released.
+     */
+    private void growTable(long neededIndex) throws IOException {
+        int perCluster = clusterSize / 8;
+        long entries = Math.max(neededIndex + 1, (long) table.length * 2);
+        long tableClusters = (entries + perCluster - 1) / perCluster;
+        if (tableClusters * clusterSize > QcowHeader.MAX_REFTABLE_BYTES) {
+            throw new IOException("refcount table would exceed " + QcowHeader.MAX_REFTABLE_BYTES + " bytes");
+        }
+        entries = tableClusters * perCluster;
+        long start = (long) table.length * perBlock; // first cluster the old table cannot describe
+        long newBlocks = 1;
+        while (tableClusters + newBlocks > newBlocks * perBlock) {
+            newBlocks++;
+        }
+        if (start / perBlock + newBlocks > entries) {
+            entries = start / perBlock + newBlocks;
+            tableClusters = (entries + perCluster - 1) / perCluster;
+            entries = tableClusters * perCluster;
+        }
+        long[] grown = java.util.Arrays.copyOf(table, (int) entries);
+        List<MetadataTable> created = new ArrayList<>();
+        long tableStart = start;
+        long blockStart = start + tableClusters;
+        for (long k = 0; k < newBlocks; k++) {
+            MetadataTable b = new MetadataTable((blockStart + k) << clusterBits, new byte[clusterSize]);
+            b.dirty = true;
+            created.add(b);
+            grown[(int) (start / perBlock + k)] = b.offset;
+        }
+        for (long c = tableStart; c < blockStart + newBlocks; c++) {
+            MetadataTable b = created.get((int) ((c - start) / perBlock));
+            codec.set(b.bytes, (int) (c % perBlock), 1);
+        }
+        for (MetadataTable b : created) {
+            blocks.insert(b);
+        }
+        // Blocks are written but stay dirty: a flush running outside the lock may still write an
+        // older copy it took before this, and the next flush must put the newest one back.
+        for (MetadataTable b : blocks.dirty()) {
+            file.writeBytes(b.offset, b.bytes);
+        }
+        file.fdatasync();
+        writeLongs(file, tableStart << clusterBits, grown);
+        file.fdatasync();
+        long oldOffset = tableOffset;
+        long oldClusters = ((long) table.length * 8 + clusterSize - 1) / clusterSize;
+        headerUpdate.tableMoved(tableStart << clusterBits, (int) tableClusters);
+        table = grown;
+        tableOffset = tableStart << clusterBits;
+        tableDirty = false;
+        // Deferred like any free: a flush in progress may still write the old table's bytes.
+        freeLater(oldOffset, oldClusters << clusterBits);
+    }
+
+    static void writeLongs(NativeFile file, long offset, long[] values) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate((long) values.length * 8, 8);
+            for (int i = 0; i < values.length; i++) {
+                seg.setAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i, Long.reverseBytes(values[i]));
+            }
+            file.write(seg, offset);
+        }
+    }
+
+    /** Snapshot of dirty blocks (copies) for the flusher; marks them clean. */
+    List<TableWrite> takeDirtyBlocks() {
+        List<TableWrite> out = new ArrayList<>();
+        for (MetadataTable b : blocks.dirty()) {
+            out.add(new TableWrite(b.offset, b.bytes.clone()));
+            b.dirty = false;
+        }
+        return out;
+    }
+
+    /** The table's bytes if any entry changed since the last call, else null. */
+    TableWrite takeDirtyTable() {
+        if (!tableDirty) {
+            return null;
+        }
+        tableDirty = false;
+        byte[] bytes = new byte[table.length * 8];
+        java.nio.ByteBuffer.wrap(bytes).asLongBuffer().put(table);
+        return new TableWrite(tableOffset, bytes);
+    }
+
+    /** Queues a decrement of every cluster overlapping {@code [offset, offset + length)}. */
+    void freeLater(long offset, long length) {
+        pendingFrees.add(new long[] {offset, length});
+    }
+
+    List<long[]> takeFrees() {
+        List<long[]> out = pendingFrees;
+        pendingFrees = new ArrayList<>();
+        return out;
+    }
+
+    /** Applies frees whose references are gone from disk; punches holes for clusters now unused. */
+    void applyFrees(List<long[]> frees) throws IOException {
+        for (long[] f : frees) {
+            long first = f[0] >> clusterBits;
+            long last = (f[0] + f[1] - 1) >> clusterBits;
+            for (long c = first; c <= last; c++) {
+                adjust(c, -1);
+                if (refcount(c) == 0) {
+                    try {
+                        file.punchHole(c << clusterBits, clusterSize);
+                    } catch (IOException e) {
+                        // A file system without hole punching keeps the bytes; the cluster is free all the same.
+                    }
+                }
+            }
+        }
+    }
+
+    boolean hasPendingFrees() {
+        return !pendingFrees.isEmpty();
+    }
+}

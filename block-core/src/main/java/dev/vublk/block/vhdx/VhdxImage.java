@@ -1,0 +1,204 @@
+package dev.vublk.block.vhdx;
+
+import dev.vublk.block.BlockImage;
+import dev.vublk.block.BlockWorker;
+import dev.vublk.block.ImageException;
+import dev.vublk.block.ImageFormat;
+import dev.vublk.block.ImageOptions;
+import dev.vublk.block.Mapping;
+import dev.vublk.uring.IoUring;
+import dev.vublk.uring.NativeFile;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * An open VHDX image with its parent chain (differencing disks). Shared by all queues; each queue
+ * gets a {@link VhdxAsync} worker. Parents are opened read-only.
+ */
+public final class VhdxImage implements BlockImage {
+    private final Path path;
+    private final NativeFile file;
+    private final NativeFile dataFile;
+    private final VhdxMetadata metadata;
+    private final VhdxImage parent;
+    private final ImageOptions options;
+    private volatile boolean closed;
+
+    private VhdxImage(Path path, NativeFile file, NativeFile dataFile, VhdxMetadata metadata, VhdxImage parent, ImageOptions options) {
+        this.path = path;
+        this.file = file;
+        this.dataFile = dataFile;
+        this.metadata = metadata;
+        this.parent = parent;
+        this.options = options;
+    }
+
+    /** Opens an image; a read-only open of an image whose log needs replay is refused. */
+    public static VhdxImage open(Path path, ImageOptions options) throws IOException {
+        return open(path, options, false);
+    }
+
+    /**
+     * @param replayReadOnly replay a pending log even when opening read-only (the file is briefly
+     *     opened writable for it); otherwise such an image is refused with a clear message
+     */
+    public static VhdxImage open(Path path, ImageOptions options, boolean replayReadOnly) throws IOException {
+        return openLayer(path, options, replayReadOnly, new ArrayList<>(), new ArrayList<>(), 0);
+    }
+
+    private static VhdxImage openLayer(Path path, ImageOptions options, boolean replay, List<Object> seen,
+                                       List<Path> chain, int depth) throws IOException {
+        Object identity = identity(path);
+        if (seen.contains(identity)) {
+            throw new ImageException(path, "parent chain loops back to this file: " + chain + " -> " + path);
+        }
+        seen.add(identity);
+        chain.add(path);
+        NativeFile file = NativeFile.open(path, !options.readOnly(), false);
+        NativeFile dataFile = null;
+        VhdxImage parent = null;
+        try {
+            VhdxMetadata metadata = VhdxMetadata.open(file, path, replay);
+            if (metadata.differencing()) {
+                parent = openParent(path, metadata, options, replay, seen, chain, depth);
+            }
+            dataFile = options.direct() ? NativeFile.open(path, !options.readOnly(), true) : file;
+            return new VhdxImage(path, file, dataFile, metadata, parent, options);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(parent);
+            if (dataFile != null && dataFile != file) {
+                dataFile.close();
+            }
+            file.close();
+            throw e;
+        }
+    }
+
+    private static VhdxImage openParent(Path path, VhdxMetadata child, ImageOptions options, boolean replay,
+                                        List<Object> seen, List<Path> chain, int depth) throws IOException {
+        if (depth + 1 > options.maxChainDepth()) {
+            throw new ImageException(path, "parent chain is deeper than the " + options.maxChainDepth() + " images allowed");
+        }
+        ParentLocator locator = child.parentLocator();
+        List<UUID> linkages = locator.linkages(path);
+        Path parentPath = ParentPaths.locate(locator, path);
+        if (parentPath == null) {
+            throw new ImageException(path, "parent image not found; tried " + ParentPaths.candidates(locator, path));
+        }
+        VhdxImage parent = openLayer(parentPath, options.withReadOnly(true), replay, seen, chain, depth + 1);
+        try {
+            UUID actual = parent.metadata.dataWriteGuid();
+            if (!linkages.contains(actual)) {
+                throw new ImageException(path, "parent " + parentPath + " has DataWriteGuid " + MsGuid.braced(actual)
+                        + " but this image expects " + linkages.stream().map(MsGuid::braced).toList()
+                        + ": the parent was modified or replaced after this image was made");
+            }
+            if (parent.metadata.logicalSectorSize() != child.logicalSectorSize()) {
+                throw new ImageException(path, "parent " + parentPath + " has logical sector size "
+                        + parent.metadata.logicalSectorSize() + ", this image " + child.logicalSectorSize());
+            }
+            return parent;
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(parent);
+            throw e;
+        }
+    }
+
+    private static Object identity(Path path) throws IOException {
+        try {
+            Object key = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
+            return key != null ? key : path.toRealPath();
+        } catch (IOException e) {
+            throw new ImageException(path, "cannot open: " + e.getMessage(), e);
+        }
+    }
+
+    private static void closeQuietly(VhdxImage image) {
+        if (image != null) {
+            try {
+                image.close();
+            } catch (IOException ignored) {
+                // already failing; the first error is the one reported
+            }
+        }
+    }
+
+    /**
+     * Resolves a guest range through the chain: DATA (in this or an ancestor's file) or ZERO, as
+     * far as one mapping reaches. Never returns BACKING.
+     */
+    Mapping resolve(long offset, long max) throws IOException {
+        Mapping m = metadata.map(offset, max);
+        if (m.kind() != Mapping.Kind.BACKING) {
+            return m;
+        }
+        if (parent == null || offset >= parent.size()) {
+            return Mapping.zero(offset, m.length());
+        }
+        Mapping p = parent.resolve(offset, Math.min(m.length(), parent.size() - offset));
+        return p;
+    }
+
+    public Path path() { return path; }
+
+    public VhdxMetadata metadata() { return metadata; }
+
+    public VhdxImage parent() { return parent; }
+
+    NativeFile dataFile() { return dataFile; }
+
+    @Override
+    public long size() { return metadata.virtualSize(); }
+
+    @Override
+    public boolean readOnly() { return options.readOnly(); }
+
+    @Override
+    public ImageFormat format() { return ImageFormat.VHDX; }
+
+    @Override
+    public int requestAlignment() { return metadata.logicalSectorSize(); }
+
+    @Override
+    public int memoryAlignment() { return options.direct() ? 4096 : 1; }
+
+    @Override
+    public boolean supportsDiscard() { return !options.readOnly() && !metadata.leaveBlocksAllocated(); }
+
+    @Override
+    public BlockWorker newWorker(IoUring ring) throws IOException {
+        if (closed) {
+            throw new ImageException(path, "image is closed");
+        }
+        return new VhdxAsync(this, ring);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        metadata.flush();
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            metadata.close();
+        } finally {
+            if (dataFile != file) {
+                dataFile.close();
+            }
+            file.close();
+            if (parent != null) {
+                parent.close();
+            }
+        }
+    }
+}

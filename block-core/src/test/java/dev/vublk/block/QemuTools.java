@@ -1,0 +1,119 @@
+package dev.vublk.block;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs qemu-img and qemu-io for tests of any image format. A missing tool fails the test (the
+ * project's test script installs them); every call is bounded in time.
+ */
+public final class QemuTools {
+    public record Result(int exitCode, String stdout, String stderr) {
+        public String describe() {
+            return "exit " + exitCode + "\nstdout: " + stdout + "\nstderr: " + stderr;
+        }
+    }
+
+    private QemuTools() {}
+
+    /** Runs a command line and returns its outcome; fails if it cannot start or takes over 120 s. */
+    public static Result run(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            var out = p.getInputStream().readAllBytes();
+            var err = p.getErrorStream().readAllBytes();
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("timed out: " + String.join(" ", command));
+            }
+            return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new AssertionError("cannot run " + command[0] + " (is it installed?): " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
+
+    /** Runs and requires exit code 0; returns stdout. */
+    public static String runOk(String... command) {
+        Result r = run(command);
+        if (r.exitCode() != 0) {
+            throw new AssertionError(String.join(" ", command) + " failed: " + r.describe());
+        }
+        return r.stdout();
+    }
+
+    public static String img(String... args) {
+        return runOk(concat("qemu-img", args));
+    }
+
+    /** {@code qemu-img create -f FORMAT [-o OPTIONS] PATH SIZE}; options may be null. */
+    public static void create(Path image, String format, String options, long size) {
+        List<String> cmd = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", format));
+        if (options != null && !options.isEmpty()) {
+            cmd.add("-o");
+            cmd.add(options);
+        }
+        cmd.add(image.toString());
+        cmd.add(Long.toString(size));
+        runOk(cmd.toArray(String[]::new));
+    }
+
+    /** qemu-io with one {@code -c} per command, image format given explicitly. */
+    public static String io(Path image, String format, String... commands) {
+        List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", format));
+        for (String c : commands) {
+            cmd.add("-c");
+            cmd.add(c);
+        }
+        cmd.add(image.toString());
+        String out = runOk(cmd.toArray(String[]::new));
+        if (out.contains("failed") || out.contains("error")) {
+            throw new AssertionError("qemu-io reported a failure: " + out);
+        }
+        return out;
+    }
+
+    /** Converts any image to raw, following its backing chain. */
+    public static void toRaw(Path image, Path raw) {
+        img("convert", "-O", "raw", image.toString(), raw.toString());
+    }
+
+    /** {@code qemu-img check}: exit 0 clean, 3 leaks only, 2 corruption, 1 error. */
+    public static Result check(Path image, String format) {
+        return run("qemu-img", "check", "-f", format, image.toString());
+    }
+
+    /** Passes when the image has neither corruptions nor check errors (leaks allowed if asked). */
+    public static void assertCheckClean(Path image, String format, boolean allowLeaks) {
+        Result r = check(image, format);
+        if (r.exitCode() == 0 || (allowLeaks && r.exitCode() == 3)) {
+            return;
+        }
+        throw new AssertionError("qemu-img check " + image + ": " + r.describe());
+    }
+
+    /** {@code qemu-img compare}: true when both show the same guest content. */
+    public static Result compare(Path a, String formatA, Path b, String formatB) {
+        return run("qemu-img", "compare", "-f", formatA, "-F", formatB, a.toString(), b.toString());
+    }
+
+    public static void assertSameContent(Path a, String formatA, Path b, String formatB) {
+        Result r = compare(a, formatA, b, formatB);
+        if (r.exitCode() != 0) {
+            throw new AssertionError("qemu-img compare " + a + " " + b + ": " + r.describe());
+        }
+    }
+
+    private static String[] concat(String first, String[] rest) {
+        String[] all = new String[rest.length + 1];
+        all[0] = first;
+        System.arraycopy(rest, 0, all, 1, rest.length);
+        return all;
+    }
+}

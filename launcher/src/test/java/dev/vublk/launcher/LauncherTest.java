@@ -1,0 +1,107 @@
+package dev.vublk.launcher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LauncherTest {
+    @TempDir
+    Path dir;
+
+    private record Result(int code, String out, String err) {}
+
+    private static Result run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void printCapabilitiesIsTheSpecsJsonAndExitsZero() {
+        Result r = run("--print-capabilities");
+        assertEquals(0, r.code());
+        String json = r.out().strip();
+        assertTrue(json.matches("\\{\"type\": \"block\", \"features\": \\[(\"[a-z-]+\"(, )?)+]}"), json);
+        assertTrue(json.contains("\"read-only-mode\"") && json.contains("\"blk-file\""), json);
+    }
+
+    @Test
+    void unknownOptionIsOneLineAndExitsTwo() {
+        Result r = run("--no-such-option");
+        assertEquals(2, r.code());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("--no-such-option"), r.err());
+    }
+
+    @Test
+    void socketPathAndFdAreExclusive() {
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--fd", "3", "--blk-file", "x");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("mutually exclusive"), r.err());
+    }
+
+    @Test
+    void badBlockSizeIsAnOptionError() throws IOException {
+        Path img = Files.createFile(dir.resolve("a.raw"));
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
+                "--logical-block-size", "1024");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("512 or 4096"), r.err());
+    }
+
+    @Test
+    void missingImageExitsOneWithAClearMessage() {
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", dir.resolve("nope.raw").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("nope.raw") && r.err().contains("does not exist"), r.err());
+    }
+
+    @Test
+    void serialLongerThanTwentyBytesIsRefused() throws IOException {
+        Path img = Files.createFile(dir.resolve("a.raw"));
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
+                "--serial", "012345678901234567890");
+        assertEquals(2, r.code());
+    }
+
+    @Test
+    void sigtermStopsTheServerAndExitsZero() throws Exception {
+        Path img = dir.resolve("disk.raw");
+        try (var f = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            f.truncate(0);
+            f.write(java.nio.ByteBuffer.allocate(1), (1 << 20) - 1);
+        }
+        Path sock = dir.resolve("vub.sock");
+        String javaBin = ProcessHandle.current().info().command().orElseThrow();
+        Process p = new ProcessBuilder(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), Main.class.getName(),
+                "--socket-path", sock.toString(), "--blk-file", img.toString()))
+                .redirectErrorStream(true).redirectOutput(dir.resolve("backend.log").toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!Files.exists(sock) && System.nanoTime() < deadline && p.isAlive()) {
+                Thread.sleep(50);
+            }
+            assertTrue(Files.exists(sock), "socket never appeared");
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(sock)));
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(20, TimeUnit.SECONDS), "backend did not stop on SIGTERM");
+            assertEquals(0, p.exitValue(), Files.readString(dir.resolve("backend.log")));
+            assertTrue(!Files.exists(sock), "socket file left behind");
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+}
