@@ -56,7 +56,7 @@ class OurBackendTest {
         VhostUserClient c = f.connect(FrontendOptions.qemu(1)).client();
         assertEquals(bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.CONFIGURE_MEM_SLOTS) | bit(ProtocolFeatures.RESET_DEVICE)
-                | bit(ProtocolFeatures.BACKEND_REQ), c.getProtocolFeatures());
+                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD), c.getProtocolFeatures());
         c.setProtocolFeatures(bit(ProtocolFeatures.REPLY_ACK));
         // Features never offered are refused, and so are protocol features never offered.
         assertEquals(1, c.exchange(MessageType.SET_FEATURES, Payloads.u64(bit(40)), true).u64());
@@ -84,7 +84,7 @@ class OurBackendTest {
         } finally {
             Fds.closeQuietly(memfd);
         }
-        // GET_INFLIGHT_FD always replies: refused with an empty payload.
+        // GET_INFLIGHT_FD always replies: without INFLIGHT_SHMFD negotiated it is refused with an empty payload.
         Reply r = c.exchange(MessageType.GET_INFLIGHT_FD, new InflightDescriptor(0, 0, 1, 128).encode(), false);
         assertEquals(0, r.payload().length);
         assertEquals(BlkCommand.S_OK, fe.queue(0).write(0, new byte[512]).status());
