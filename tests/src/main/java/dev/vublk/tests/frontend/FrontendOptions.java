@@ -14,36 +14,41 @@ import java.time.Duration;
  * @param timeout        bound on every wait for the backend
  */
 public record FrontendOptions(FrontendStyle style, int numQueues, int queueSize, boolean eventIdx,
-                              long[] regionSizes, boolean memSlots, Duration timeout) {
+                              long[] regionSizes, boolean memSlots, Duration timeout, boolean inflight) {
     public static final long MiB = 1L << 20;
 
     public static FrontendOptions qemu(int numQueues) {
         return new FrontendOptions(FrontendStyle.QEMU, numQueues, 128, true, new long[] {64 * MiB}, true,
-                Duration.ofSeconds(10));
+                Duration.ofSeconds(10), false);
     }
 
     public static FrontendOptions cloudHypervisor(int numQueues) {
         return new FrontendOptions(FrontendStyle.CLOUD_HYPERVISOR, numQueues, 128, true, new long[] {64 * MiB}, false,
-                Duration.ofSeconds(10));
+                Duration.ofSeconds(10), false);
     }
 
     public FrontendOptions withQueueSize(int size) {
-        return new FrontendOptions(style, numQueues, size, eventIdx, regionSizes, memSlots, timeout);
+        return new FrontendOptions(style, numQueues, size, eventIdx, regionSizes, memSlots, timeout, inflight);
     }
 
     public FrontendOptions withEventIdx(boolean on) {
-        return new FrontendOptions(style, numQueues, queueSize, on, regionSizes, memSlots, timeout);
+        return new FrontendOptions(style, numQueues, queueSize, on, regionSizes, memSlots, timeout, inflight);
     }
 
     public FrontendOptions withRegions(long... sizes) {
-        return new FrontendOptions(style, numQueues, queueSize, eventIdx, sizes, memSlots, timeout);
+        return new FrontendOptions(style, numQueues, queueSize, eventIdx, sizes, memSlots, timeout, inflight);
     }
 
     public FrontendOptions withMemSlots(boolean on) {
-        return new FrontendOptions(style, numQueues, queueSize, eventIdx, regionSizes, on, timeout);
+        return new FrontendOptions(style, numQueues, queueSize, eventIdx, regionSizes, on, timeout, inflight);
+    }
+
+    /** Negotiate INFLIGHT_SHMFD: GET_INFLIGHT_FD once, SET_INFLIGHT_FD on every start (QEMU's order). */
+    public FrontendOptions withInflight(boolean on) {
+        return new FrontendOptions(style, numQueues, queueSize, eventIdx, regionSizes, memSlots, timeout, on);
     }
 
     public FrontendOptions withTimeout(Duration t) {
-        return new FrontendOptions(style, numQueues, queueSize, eventIdx, regionSizes, memSlots, t);
+        return new FrontendOptions(style, numQueues, queueSize, eventIdx, regionSizes, memSlots, t, inflight);
     }
 }

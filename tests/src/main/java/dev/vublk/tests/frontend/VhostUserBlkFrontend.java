@@ -37,6 +37,8 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private long features;
     private byte[] config;
     private int[] bases;
+    private VhostUserClient.Inflight inflight;
+    private dev.vublk.uring.MappedRegion inflightMap;
     /** Regions the backend holds on this connection (ADD_MEM_REG): like QEMU's shadow table, only differences are sent. */
     private final java.util.Set<RamRegion> sentRegions = new java.util.HashSet<>();
 
@@ -105,6 +107,9 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private long wantedProtocolFeatures() {
         long want = bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.RESET_DEVICE);
+        if (options.inflight()) {
+            want |= bit(ProtocolFeatures.INFLIGHT_SHMFD);
+        }
         if (options.style() == FrontendStyle.QEMU) {
             want |= bit(ProtocolFeatures.BACKEND_REQ);
             if (options.memSlots()) {
@@ -180,6 +185,7 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
         features = driverFeatures();
         if (options.style() == FrontendStyle.QEMU) {
             client.setFeatures(features);
+            shareInflight();
             for (BlkQueueDriver q : queues) {
                 client.setVringCall(q.virtqueue().index(), q.virtqueue().callFd());
             }
@@ -209,6 +215,28 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
         for (BlkQueueDriver q : queues) {
             client.setVringEnable(q.virtqueue().index(), true);
         }
+    }
+
+    /** GET_INFLIGHT_FD the first time only; the same area is handed to every later backend. */
+    private void shareInflight() {
+        if (!has(client.protocolFeatures(), ProtocolFeatures.INFLIGHT_SHMFD)) {
+            return;
+        }
+        if (inflight == null) {
+            inflight = client.getInflightFd(queues.size(), options.queueSize());
+            try {
+                inflightMap = dev.vublk.uring.MappedRegion.map(inflight.fd(), inflight.descriptor().mmapOffset(),
+                        inflight.descriptor().mmapSize(), true);
+            } catch (dev.vublk.uring.NativeException e) {
+                throw new VhostUserException("cannot map the inflight area: " + e.getMessage(), e);
+            }
+        }
+        client.setInflightFd(inflight);
+    }
+
+    /** The inflight area as this frontend maps it (null until negotiated): tests stage crashes in it. */
+    public java.lang.foreign.MemorySegment inflightArea() {
+        return inflightMap == null ? null : inflightMap.segment();
     }
 
     private void sendMemory() {
@@ -292,6 +320,11 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
         closeConnection();
         errFds.forEach(EventFd::close);
         errFds.clear();
+        if (inflight != null) {
+            inflightMap.close();
+            dev.vublk.uring.Fds.closeQuietly(inflight.fd());
+            inflight = null;
+        }
         for (BlkQueueDriver q : queues) {
             q.close();
         }

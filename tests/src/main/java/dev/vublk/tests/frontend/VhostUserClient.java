@@ -308,6 +308,25 @@ public final class VhostUserClient implements AutoCloseable {
         return s.num();
     }
 
+    /** GET_INFLIGHT_FD: the backend's new inflight area; the caller owns the returned descriptor. */
+    public Inflight getInflightFd(int numQueues, int queueSize) {
+        Reply r = query(MessageType.GET_INFLIGHT_FD, new InflightDescriptor(0, 0, numQueues, queueSize).encode());
+        if (r.fds().length != 1 || r.payload().length < Payloads.INFLIGHT_MIN) {
+            dev.vublk.uring.Fds.closeAllQuietly(r.fds());
+            throw new VhostUserException("GET_INFLIGHT_FD reply with " + r.fds().length + " fds and "
+                    + r.payload().length + " bytes");
+        }
+        return new Inflight(InflightDescriptor.decode(r.buffer()), r.fds()[0]);
+    }
+
+    /** SET_INFLIGHT_FD: hands an inflight area (back) to the backend. */
+    public void setInflightFd(Inflight inflight) {
+        request(MessageType.SET_INFLIGHT_FD, inflight.descriptor().encode(), inflight.fd());
+    }
+
+    /** An inflight area: what the backend described and the memfd holding it. */
+    public record Inflight(InflightDescriptor descriptor, int fd) {}
+
     public void setVringKick(int index, int fd) {
         vringFd(MessageType.SET_VRING_KICK, index, fd);
     }
@@ -339,12 +358,6 @@ public final class VhostUserClient implements AutoCloseable {
     public void setLogBase(long size, long offset, int fd) {
         ByteBuffer b = ByteBuffer.allocate(Payloads.LOG).order(ByteOrder.LITTLE_ENDIAN).putLong(0, size).putLong(8, offset);
         request(MessageType.SET_LOG_BASE, b, fd);
-    }
-
-    public InflightDescriptor getInflightFd(int numQueues, int queueSize) {
-        Reply r = query(MessageType.GET_INFLIGHT_FD, new InflightDescriptor(0, 0, numQueues, queueSize).encode());
-        Fds.closeAllQuietly(r.fds());
-        return InflightDescriptor.decode(r.buffer());
     }
 
     @Override
