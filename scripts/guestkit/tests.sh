@@ -127,6 +127,12 @@ test_fio_verify() {
 test_fsync_flush() {
   local mib before
   mib="$(region_mib 4)"
+  result initial_write_cache "$(cat $SYS/queue/write_cache)"
+  # A device that offers CONFIG_WCE may start in write-through; switch it (virtio_blk's
+  # cache_type writes the config's writeback field) so that fsync has to send FLUSH.
+  if [ "$(cat $SYS/queue/write_cache)" != "write back" ] && [ -w $SYS/cache_type ]; then
+    echo "write back" > $SYS/cache_type 2>/dev/null || true
+  fi
   result write_cache "$(cat $SYS/queue/write_cache)"
   result mib "$mib"
   before="$(disk_stat 16)"
