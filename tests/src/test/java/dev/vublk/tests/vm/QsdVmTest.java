@@ -2,10 +2,13 @@ package dev.vublk.tests.vm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -121,5 +124,31 @@ class QsdVmTest {
         GuestResult rd = vm.run(read, QemuStorageDaemon.rawExport(image, 1, true));
         assertEquals(Map.of("mib", "4", "pattern_sha256", expected, "sha256", expected, "match", "yes"),
                 rd.results());
+    }
+
+    @Test
+    void guestFailureReportsConsoleAndResults() throws IOException {
+        Path image = HostImages.rawImage(dir, "blank.img", 16 * MIB);
+        VmException e = assertThrows(VmException.class, () -> runner().run(VmSpec.of("no-such-test"),
+                QemuStorageDaemon.rawExport(image, 1, true)));
+        assertTrue(e.getMessage().contains("reported FAIL"), e.getMessage());
+        assertTrue(e.getMessage().contains("error=unknown-test"), e.getMessage());
+        assertTrue(e.getMessage().contains("| === VUTEST END no-such-test status=FAIL ==="), e.getMessage());
+    }
+
+    @Test
+    void timeoutKillsQemuAndSaysSo() throws IOException {
+        Path image = HostImages.rawImage(dir, "blank.img", 16 * MIB);
+        VmException e = assertThrows(VmException.class, () -> runner().run(
+                VmSpec.of("ch-ext4").withTimeout(Duration.ofMillis(300)), QemuStorageDaemon.rawExport(image, 1, true)));
+        assertTrue(e.getMessage().contains("no verdict within PT0.3S"), e.getMessage());
+    }
+
+    @Test
+    void backendThatNeverListensIsReported() {
+        VmException e = assertThrows(VmException.class,
+                () -> runner().run(VmSpec.of("ch-ext4"), List.of("sh", "-c", "echo backend-broken; exit 3")));
+        assertTrue(e.getMessage().contains("exited with status 3"), e.getMessage());
+        assertTrue(e.getMessage().contains("backend-broken"), e.getMessage());
     }
 }
