@@ -202,3 +202,37 @@ test_read_pattern() {
   result sha256 "$got"
   if [ "$got" = "$want" ]; then result match yes; else result match no; return 1; fi
 }
+
+# Live backend restart: write the pattern durably, announce it, give the host time to kill
+# and replace the backend, then read it back. Reads issued while no backend is there wait in
+# the ring until the new one picks them up.
+test_restart() {
+  local mib seed want got
+  mib="$(region_mib 8)"
+  seed="$(param vu_seed 1)"
+  result mib "$mib"
+  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
+  result pattern_sha256 "$want"
+  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  result written yes
+  sleep "$(param vu_wait 8)"
+  got="$(disk_sha256 "$mib")"
+  result sha256 "$got"
+  if [ "$got" = "$want" ]; then result match yes; else result match no; return 1; fi
+}
+
+# Discard alone (no rewrite afterwards), so the host can see the image give the space back.
+test_trim() {
+  local mib before
+  mib="$(region_mib 4)"
+  result mib "$mib"
+  before="$(disk_stat 12)"
+  if blkdiscard -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/discard.err; then
+    result discard ok
+  else
+    result discard failed
+    result discard_error "$(head -1 /tmp/discard.err)"
+  fi
+  result discards $(( $(disk_stat 12) - before ))
+  result sha256 "$(disk_sha256 "$mib")"
+}

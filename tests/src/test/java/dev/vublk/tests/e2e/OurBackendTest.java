@@ -11,6 +11,7 @@ import dev.vublk.tests.backend.BackendKind;
 import dev.vublk.tests.backend.BackendSpec;
 import dev.vublk.tests.backend.ProcessBackend;
 import dev.vublk.tests.frontend.BlkCommand;
+import dev.vublk.tests.frontend.BlkCompletion;
 import dev.vublk.tests.frontend.BlkQueueDriver;
 import dev.vublk.tests.frontend.BlkResult;
 import dev.vublk.tests.frontend.FrontendOptions;
@@ -111,6 +112,33 @@ class OurBackendTest {
         assertEquals(BlkCommand.S_IOERR, q.discard(0, 8).status());
         assertEquals(BlkCommand.S_OK, q.flush().status());
         assertArrayEquals(Patterns.bytes(1, 4096), q.read(0, 4096).data(), "nothing was written");
+    }
+
+    /** Drivers size requests by seg_max, not by the ring: a 128-entry ring still carries 300 segments. */
+    @Test
+    void requestWithMoreSegmentsThanTheRingHasEntries() throws Exception {
+        f.start(1);
+        VhostUserBlkFrontend fe = f.open(FrontendOptions.qemu(1).withQueueSize(128));
+        assertTrue(fe.configView().segMax() >= 300, "seg_max " + fe.configView().segMax());
+        BlkQueueDriver q = fe.queue(0);
+        int segments = 300;
+        byte[] data = Patterns.bytes(77, segments * 512);
+        dev.vublk.tests.frontend.GuestBuffer[] out = new dev.vublk.tests.frontend.GuestBuffer[segments];
+        dev.vublk.tests.frontend.GuestBuffer[] in = new dev.vublk.tests.frontend.GuestBuffer[segments];
+        for (int i = 0; i < segments; i++) {
+            out[i] = fe.ram().allocate(0, 512, 512);
+            fe.ram().write(out[i], Arrays.copyOfRange(data, i * 512, (i + 1) * 512));
+            in[i] = fe.ram().allocate(0, 512, 512);
+        }
+        assertEquals(BlkCommand.S_OK, q.run(BlkCommand.write(64, out).indirect(true)).status());
+        BlkCompletion done = q.run(BlkCommand.read(64, in).indirect(true));
+        assertEquals(BlkCommand.S_OK, done.status());
+        assertEquals(segments * 512 + 1, done.usedLength());
+        byte[] back = new byte[segments * 512];
+        for (int i = 0; i < segments; i++) {
+            System.arraycopy(fe.ram().read(in[i]), 0, back, i * 512, 512);
+        }
+        assertArrayEquals(data, back);
     }
 
     @Test
