@@ -35,6 +35,8 @@ import org.slf4j.LoggerFactory;
 final class BlkQueueThread implements Runnable, IoCompletion {
     private static final Logger LOG = LoggerFactory.getLogger(BlkQueueThread.class);
     private static final int MAX_IOVECS = IoVecArray.IOV_MAX;
+    /** Buffered transfers this large are copied by kernel workers rather than inline on this thread. */
+    private static final long ASYNC_THRESHOLD = 64 * 1024;
 
     private final BlkDevice device;
     private final Vring vring;
@@ -136,11 +138,13 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
         chain = queue.newChain();
         ring = new IoUring(Math.min(4096, Math.max(64, vring.size() * 2)), true);
+        if (device.image().memoryAlignment() == 1) {
+            ring.setAsyncThreshold(Long.getLong("vublk.asyncThreshold", ASYNC_THRESHOLD)); // buffered I/O: see IoUring
+        }
         worker = device.image().newWorker(ring);
         kickBuffer = arena.allocate(8, 8);
-        int iovs = Math.min(MAX_IOVECS, vring.size() + 8);
         for (int i = 0; i < Math.min(vring.size(), 64); i++) {
-            pool.push(new BlkRequest(this, iovs));
+            pool.push(new BlkRequest(this, iovecsPerRequest()));
         }
         armKick();
     }
@@ -157,6 +161,14 @@ final class BlkQueueThread implements Runnable, IoCompletion {
             publishUsed();
         }
         publishUsed();
+    }
+
+    /**
+     * Room for every data buffer a chain may carry: seg_max is promised before the ring size is
+     * known, and drivers use indirect tables to send that many whatever the ring size.
+     */
+    private int iovecsPerRequest() {
+        return Math.min(MAX_IOVECS, BlkDevice.segMax(device.maxQueueSize()) + 2);
     }
 
     private void armKick() throws NativeException {
@@ -204,7 +216,7 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     }
 
     private void startRequest() {
-        BlkRequest r = pool.isEmpty() ? new BlkRequest(this, Math.min(MAX_IOVECS, vring.size() + 8)) : pool.pop();
+        BlkRequest r = pool.isEmpty() ? new BlkRequest(this, iovecsPerRequest()) : pool.pop();
         inFlight++;
         if (inflight != null) {
             inflight.taken(chain.head());
