@@ -263,16 +263,20 @@ public final class VhdxAsync implements BlockWorker {
         } else {
             try {
                 Extent e = extent;
-                for (long pos = 0; pos < total; pos += e.length) {
+                for (long pos = 0; pos < total; ) {
                     image.resolve(offset + pos, total - pos, e);
-                    if (e.length <= 0) {
+                    // Copied out first: submitting may deliver completions whose callbacks start
+                    // new requests on this worker, which reuse the extent.
+                    long n = e.length;
+                    if (n <= 0) {
                         throw new IOException("range ends past the disk (resized meanwhile?)");
                     }
                     if (e.kind == Extent.DATA) {
-                        transfer(r, false, e.file.fd(), e.hostOffset, buffers, pos, e.length, -1, 0, 0);
+                        transfer(r, false, e.file.fd(), e.hostOffset, buffers, pos, n, -1, 0, 0);
                     } else {
-                        GuestBuffers.zero(buffers, pos, e.length);
+                        GuestBuffers.zero(buffers, pos, n);
                     }
+                    pos += n;
                 }
             } catch (IOException | RuntimeException e) {
                 r.fail(Errno.EIO, null, e);

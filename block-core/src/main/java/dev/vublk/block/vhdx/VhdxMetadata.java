@@ -230,6 +230,9 @@ public final class VhdxMetadata {
 
     /** Loads the bitmap pages of every partially present block, so reads of them never wait on the file. */
     private void warmBitmaps() throws IOException {
+        if (!differencing()) {
+            return;
+        }
         BatTable b = bat;
         BatLayout l = b.layout();
         long bitsPerPage = SectorBitmaps.bitsPerPage();
