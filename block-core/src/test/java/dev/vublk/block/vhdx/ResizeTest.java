@@ -112,6 +112,29 @@ class ResizeTest {
     }
 
     @Test
+    void differencingDiskGrowsPastItsParent() throws Exception {
+        Path base = dir.resolve("base.vhdx"), child = dir.resolve("child.vhdx");
+        VhdxCreator.create(base).size(8L * MIB).blockSize(MIB).write();
+        byte[] model = TestImages.random(7, 8 * MIB);
+        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            h.write(0, model);
+        }
+        VhdxCreator.create(child).parent(base).blockSize(MIB).write();
+        model = Arrays.copyOf(model, 20 * MIB);
+        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            image.resize(20L * MIB);
+            byte[] across = TestImages.random(8, 2 * MIB);
+            h.write(7L * MIB + 4096, across); // half over the parent's data, half past its end
+            System.arraycopy(across, 0, model, 7 * MIB + 4096, across.length);
+            TestImages.assertContent(h, model);
+        }
+        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(image)) {
+            assertEquals(20L * MIB, image.size());
+            TestImages.assertContent(h, model);
+        }
+    }
+
+    @Test
     void refusedResizes() throws Exception {
         Path fixed = dir.resolve("fixed.vhdx");
         VhdxCreator.create(fixed).size(4L * MIB).blockSize(MIB).fixed().write();
