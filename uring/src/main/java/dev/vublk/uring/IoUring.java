@@ -33,10 +33,7 @@ public final class IoUring implements AutoCloseable {
 
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
 
-    private static final byte IOSQE_ASYNC = 1 << 4;
-
     private final int ringFd;
-    private long asyncThreshold = Long.MAX_VALUE;
     private final int sqEntries;
     private final int cqEntries;
     private final MappedRegion ringMap;
@@ -144,16 +141,6 @@ public final class IoUring implements AutoCloseable {
         }
     }
 
-    /**
-     * Reads and writes of at least {@code bytes} go straight to the kernel's io-wq workers
-     * (IOSQE_ASYNC). For buffered I/O on cached data the kernel would otherwise copy inline in
-     * {@code io_uring_enter}, serialising large copies on the submitting thread; handing them to
-     * workers lets several copies run at once while this thread keeps submitting.
-     */
-    public void setAsyncThreshold(long bytes) {
-        asyncThreshold = bytes <= 0 ? Long.MAX_VALUE : bytes;
-    }
-
     public int submissionEntries() { return sqEntries; }
 
     public int completionEntries() { return cqEntries; }
@@ -253,9 +240,6 @@ public final class IoUring implements AutoCloseable {
         }
         sqes.set(ValueLayout.JAVA_INT, sqe, 0); // opcode, flags, ioprio
         sqes.set(ValueLayout.JAVA_BYTE, sqe, opcodes[slot]);
-        if (remaining[slot] >= asyncThreshold) {
-            sqes.set(ValueLayout.JAVA_BYTE, sqe + 1, IOSQE_ASYNC);
-        }
         sqes.set(ValueLayout.JAVA_INT, sqe + 4, fds[slot]);
         sqes.set(ValueLayout.JAVA_LONG, sqe + 8, offsets[slot]);
         sqes.set(ValueLayout.JAVA_LONG, sqe + 16, addrs[slot]);

@@ -35,8 +35,6 @@ import org.slf4j.LoggerFactory;
 final class BlkQueueThread implements Runnable, IoCompletion {
     private static final Logger LOG = LoggerFactory.getLogger(BlkQueueThread.class);
     private static final int MAX_IOVECS = IoVecArray.IOV_MAX;
-    /** Buffered transfers this large are copied by kernel workers rather than inline on this thread. */
-    private static final long ASYNC_THRESHOLD = 64 * 1024;
 
     private final BlkDevice device;
     private final Vring vring;
@@ -138,9 +136,6 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
         chain = queue.newChain();
         ring = new IoUring(Math.min(4096, Math.max(64, vring.size() * 2)), true);
-        if (device.image().memoryAlignment() == 1) {
-            ring.setAsyncThreshold(Long.getLong("vublk.asyncThreshold", ASYNC_THRESHOLD)); // buffered I/O: see IoUring
-        }
         worker = device.image().newWorker(ring);
         kickBuffer = arena.allocate(8, 8);
         for (int i = 0; i < Math.min(vring.size(), 64); i++) {
