@@ -95,6 +95,16 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         validate();
         configureLogging();
+        // Installed before the socket exists: a VMM manager may send SIGTERM as soon as it sees it.
+        java.util.concurrent.atomic.AtomicBoolean terminated = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<VhostUserServer> running = new java.util.concurrent.atomic.AtomicReference<>();
+        ShutdownSignals.onTerminate(() -> {
+            terminated.set(true);
+            VhostUserServer s = running.get();
+            if (s != null) {
+                s.stop();
+            }
+        });
         BlkDeviceOptions options = new BlkDeviceOptions(numQueues, queueSize,
                 serial != null ? serial : defaultSerial(blkFile), logicalBlockSize, writeCache == OnOff.on);
         ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct);
@@ -109,7 +119,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             VhostUserServer server = new VhostUserServer(listener, () -> new BlkDevice(image, options));
-            ShutdownSignals.onTerminate(server::stop);
+            running.set(server);
+            if (terminated.get()) {
+                return 0;
+            }
             server.run();
         }
         return 0;

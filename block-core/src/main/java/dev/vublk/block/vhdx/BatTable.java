@@ -133,6 +133,38 @@ final class BatTable {
         return layout;
     }
 
+    long regionOffset() {
+        return regionOffset;
+    }
+
+    /** Whole 4 KiB pages the table spans. */
+    int pageCount() {
+        return entries.length() / ENTRIES_PER_PAGE;
+    }
+
+    /**
+     * A copy for a resized disk, at {@code newRegionOffset}: the entries of this layout are kept,
+     * every other entry is zero (not present) whatever the old region held past this layout's end.
+     */
+    BatTable resized(BatLayout newLayout, long newRegionOffset) {
+        long pages = (newLayout.totalEntries() + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
+        AtomicLongArray grown = new AtomicLongArray((int) (pages * ENTRIES_PER_PAGE));
+        long keep = Math.min(layout.totalEntries(), newLayout.totalEntries());
+        for (int i = 0; i < keep; i++) {
+            grown.set(i, entries.get(i));
+        }
+        return new BatTable(newLayout, newRegionOffset, grown);
+    }
+
+    /** The page's bytes as they stand in memory. */
+    SectorUpdate page(int page) {
+        return pageOf((long) page * ENTRIES_PER_PAGE);
+    }
+
+    static int pageOfIndex(long index) {
+        return (int) (index / ENTRIES_PER_PAGE);
+    }
+
     long payload(long block) {
         return entries.get((int) layout.payloadIndex(block));
     }

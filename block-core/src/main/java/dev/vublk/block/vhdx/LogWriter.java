@@ -17,6 +17,12 @@ import java.util.UUID;
  * Callers serialise calls (the metadata lock).
  */
 final class LogWriter {
+    /**
+     * Test hook: runs once an entry is durable in the log and before any of its sectors is
+     * written in place, the point a crash leaves a log to replay. Null in production.
+     */
+    static volatile Runnable afterEntryDurable;
+
     private final NativeFile file;
     private final long logOffset;
     private final long logLength;
@@ -67,6 +73,10 @@ final class LogWriter {
                 file.write(buf.asSlice(first), logOffset);
             }
             file.fdatasync();
+            Runnable hook = afterEntryDurable;
+            if (hook != null) {
+                hook.run();
+            }
             MemorySegment sector = arena.allocate(Layout.LOG_SECTOR, 4096);
             for (SectorUpdate u : updates) {
                 MemorySegment.copy(u.data(), 0, sector, ValueLayout.JAVA_BYTE, 0, Layout.LOG_SECTOR);

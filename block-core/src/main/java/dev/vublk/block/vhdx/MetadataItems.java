@@ -9,10 +9,11 @@ import java.util.UUID;
 
 /**
  * The known metadata items of an image, validated together: block size, disk size, sector sizes,
- * disk id and (for differencing disks) the parent locator.
+ * disk id and (for differencing disks) the parent locator. {@code sizeItemOffset} is where the
+ * virtual disk size item starts, relative to the metadata region: what a resize rewrites.
  */
 record MetadataItems(FileParameters fileParameters, long virtualDiskSize, UUID virtualDiskId,
-                     int logicalSectorSize, int physicalSectorSize, ParentLocator parentLocator) {
+                     int logicalSectorSize, int physicalSectorSize, ParentLocator parentLocator, long sizeItemOffset) {
 
     /** Reads the items from the metadata region's bytes ({@code region} starts at the table). */
     static MetadataItems parse(byte[] region, Path path) throws ImageException {
@@ -43,7 +44,8 @@ record MetadataItems(FileParameters fileParameters, long virtualDiskSize, UUID v
                 throw new ImageException(path, "unsupported parent locator type " + locator.locatorType());
             }
         }
-        return new MetadataItems(params, size, diskId, logical, physical, locator);
+        long sizeAt = table.find(KnownGuids.VIRTUAL_DISK_SIZE).offset();
+        return new MetadataItems(params, size, diskId, logical, physical, locator, sizeAt);
     }
 
     private static byte[] required(MetadataTable table, byte[] region, UUID id, int minLength, Path path) throws ImageException {
@@ -63,6 +65,11 @@ record MetadataItems(FileParameters fileParameters, long virtualDiskSize, UUID v
 
     private static ByteBuffer le(byte[] b) {
         return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** The same items for a disk resized to {@code bytes}. */
+    MetadataItems withVirtualDiskSize(long bytes) {
+        return new MetadataItems(fileParameters, bytes, virtualDiskId, logicalSectorSize, physicalSectorSize, parentLocator, sizeItemOffset);
     }
 
     BatLayout batLayout() {

@@ -2,50 +2,108 @@ package dev.vublk.block.vhdx;
 
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * Sector bitmap pages of a differencing disk, cached by file offset. A page is never changed in
- * place: an update builds a new array, logs it, then swaps it in, so a lock-free reader sees the
- * old or the new page whole. Bit {@code n} of the chunk is bit {@code n % 8} of byte {@code n / 8}.
+ * Sector bitmap pages of a differencing disk, cached per chunk and page so that a lookup is two
+ * array reads: no lock, no boxing, and no file read once a page is cached. Pages of every
+ * partially present block are loaded at open (within the cache budget), so reads of allocated
+ * data do not wait on the file. A page is never changed in place: an update builds a new array,
+ * logs it, then swaps it in, so a lock-free reader sees the old or the new page whole. Bit
+ * {@code n} of the chunk is bit {@code n % 8} of byte {@code n / 8}.
  */
 final class SectorBitmaps {
-    private static final int MAX_CACHED_PAGES = 4096;
+    static final int PAGES_PER_CHUNK = (int) (Layout.MIB / Layout.LOG_SECTOR);
     private static final int BITS_PER_PAGE = Layout.LOG_SECTOR * 8;
 
     private final NativeFile file;
-    private final ConcurrentHashMap<Long, byte[]> pages = new ConcurrentHashMap<>();
+    private final int maxPages;
+    private volatile AtomicReferenceArray<AtomicReferenceArray<byte[]>> chunks;
+    private final AtomicInteger cached = new AtomicInteger();
+    private final AtomicLong misses = new AtomicLong();
 
-    SectorBitmaps(NativeFile file) {
+    /**
+     * @param chunkCount sector bitmap blocks of the disk
+     * @param maxPages   the most pages kept; beyond it the cache starts over (pages are re-read on demand)
+     */
+    SectorBitmaps(NativeFile file, long chunkCount, int maxPages) {
         this.file = file;
+        this.maxPages = Math.max(1, maxPages);
+        this.chunks = new AtomicReferenceArray<>((int) chunkCount);
     }
 
-    byte[] page(long pageOffset) throws IOException {
-        byte[] p = pages.get(pageOffset);
+    /** Makes room for a disk that grew to {@code chunkCount} chunks; called under the metadata lock. */
+    void resize(long chunkCount) {
+        AtomicReferenceArray<AtomicReferenceArray<byte[]>> old = chunks;
+        AtomicReferenceArray<AtomicReferenceArray<byte[]>> grown = new AtomicReferenceArray<>((int) chunkCount);
+        for (int i = 0; i < Math.min(old.length(), grown.length()); i++) {
+            grown.set(i, old.get(i));
+        }
+        chunks = grown;
+    }
+
+    /** Page {@code pageInChunk} of the chunk's bitmap block at file offset {@code sbOffset}. */
+    byte[] page(long chunk, long sbOffset, int pageInChunk) throws IOException {
+        AtomicReferenceArray<byte[]> pages = chunks.get((int) chunk);
+        byte[] p = pages != null ? pages.get(pageInChunk) : null;
         if (p == null) {
-            p = file.readBytes(pageOffset, Layout.LOG_SECTOR);
-            if (pages.size() >= MAX_CACHED_PAGES) {
-                pages.clear(); // crude bound; pages are re-read on demand
-            }
-            pages.putIfAbsent(pageOffset, p);
+            misses.incrementAndGet();
+            p = file.readBytes(sbOffset + (long) pageInChunk * Layout.LOG_SECTOR, Layout.LOG_SECTOR);
+            store(chunk, pageInChunk, p, false);
         }
         return p;
     }
 
-    void replace(long pageOffset, byte[] page) {
-        pages.put(pageOffset, page);
+    /** Installs a page made durable by the log. */
+    void replace(long chunk, int pageInChunk, byte[] page) {
+        store(chunk, pageInChunk, page, true);
+    }
+
+    private void store(long chunk, int pageInChunk, byte[] page, boolean overwrite) {
+        AtomicReferenceArray<AtomicReferenceArray<byte[]>> all = chunks;
+        if (cached.get() >= maxPages) {
+            // Crude bound: start over. Readers holding the old arrays still see valid pages.
+            chunks = all = new AtomicReferenceArray<>(all.length());
+            cached.set(0);
+        }
+        AtomicReferenceArray<byte[]> pages = all.get((int) chunk);
+        if (pages == null) {
+            all.compareAndSet((int) chunk, null, new AtomicReferenceArray<>(PAGES_PER_CHUNK));
+            pages = all.get((int) chunk);
+        }
+        byte[] before = overwrite ? pages.getAndSet(pageInChunk, page) : pages.compareAndExchange(pageInChunk, null, page);
+        if (before == null) {
+            cached.incrementAndGet();
+        }
+    }
+
+    /** Page reads that had to go to the file: what a warm cache keeps at zero. */
+    long misses() {
+        return misses.get();
+    }
+
+    int cachedPages() {
+        return cached.get();
     }
 
     /**
      * Counts how many bits from {@code firstBit} (at most {@code max}) share the first bit's value.
      * The sign carries that value: positive for ones (present here), negative for zeros.
      */
-    long run(long bitmapOffset, long firstBit, long max) throws IOException {
+    long run(long chunk, long sbOffset, long firstBit, long max) throws IOException {
         boolean value = false;
         long n = 0;
+        byte[] p = null;
+        int pageIndex = -1;
         while (n < max) {
             long bit = firstBit + n;
-            byte[] p = page(bitmapOffset + bit / BITS_PER_PAGE * Layout.LOG_SECTOR);
+            int want = (int) (bit / BITS_PER_PAGE);
+            if (want != pageIndex) {
+                p = page(chunk, sbOffset, want);
+                pageIndex = want;
+            }
             int inPage = (int) (bit % BITS_PER_PAGE);
             int b = p[inPage >>> 3] & 0xff;
             if ((inPage & 7) == 0 && max - n >= 8 && (b == 0 || b == 0xff)) {

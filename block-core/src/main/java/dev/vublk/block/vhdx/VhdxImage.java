@@ -5,7 +5,6 @@ import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
-import dev.vublk.block.Mapping;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
@@ -27,15 +26,19 @@ public final class VhdxImage implements BlockImage {
     private final VhdxMetadata metadata;
     private final VhdxImage parent;
     private final ImageOptions options;
+    /** O_DIRECT's unit for this file and every parent; 1 without direct I/O. */
+    private final int directAlignment;
     private volatile boolean closed;
 
-    private VhdxImage(Path path, NativeFile file, NativeFile dataFile, VhdxMetadata metadata, VhdxImage parent, ImageOptions options) {
+    private VhdxImage(Path path, NativeFile file, NativeFile dataFile, VhdxMetadata metadata, VhdxImage parent, ImageOptions options,
+                      int directAlignment) {
         this.path = path;
         this.file = file;
         this.dataFile = dataFile;
         this.metadata = metadata;
         this.parent = parent;
         this.options = options;
+        this.directAlignment = directAlignment;
     }
 
     /** Opens an image; a read-only open of an image whose log needs replay is refused. */
@@ -63,12 +66,18 @@ public final class VhdxImage implements BlockImage {
         NativeFile dataFile = null;
         VhdxImage parent = null;
         try {
-            VhdxMetadata metadata = VhdxMetadata.open(file, path, replay);
+            VhdxMetadata metadata = VhdxMetadata.open(file, path, replay, options.cacheBytes());
             if (metadata.differencing()) {
                 parent = openParent(path, metadata, options, replay, seen, chain, depth);
             }
-            dataFile = options.direct() ? NativeFile.open(path, !options.readOnly(), true) : file;
-            return new VhdxImage(path, file, dataFile, metadata, parent, options);
+            int alignment = 1;
+            if (options.direct()) {
+                dataFile = NativeFile.open(path, !options.readOnly(), true);
+                alignment = Math.max(DirectAlignment.probe(dataFile, path), parent != null ? parent.directAlignment : 1);
+            } else {
+                dataFile = file;
+            }
+            return new VhdxImage(path, file, dataFile, metadata, parent, options, alignment);
         } catch (IOException | RuntimeException e) {
             closeQuietly(parent);
             if (dataFile != null && dataFile != file) {
@@ -129,19 +138,21 @@ public final class VhdxImage implements BlockImage {
     }
 
     /**
-     * Resolves a guest range through the chain: DATA (in this or an ancestor's file) or ZERO, as
-     * far as one mapping reaches. Never returns BACKING.
+     * Resolves where a guest range starts through the chain, as far as one extent reaches: DATA
+     * (in this or an ancestor's data file) or ZERO, never PARENT. Takes no lock and allocates
+     * nothing: the lookup of every guest request.
      */
-    Mapping resolve(long offset, long max) throws IOException {
-        Mapping m = metadata.map(offset, max);
-        if (m.kind() != Mapping.Kind.BACKING) {
-            return m;
+    void resolve(long offset, long max, Extent out) throws IOException {
+        metadata.mapInto(offset, max, out);
+        if (out.kind == Extent.DATA) {
+            out.file = dataFile; // the O_DIRECT descriptor when direct I/O is on
+        } else if (out.kind == Extent.PARENT) {
+            if (parent == null || offset >= parent.size()) {
+                out.zero(out.length);
+            } else {
+                parent.resolve(offset, Math.min(out.length, parent.size() - offset), out);
+            }
         }
-        if (parent == null || offset >= parent.size()) {
-            return Mapping.zero(offset, m.length());
-        }
-        Mapping p = parent.resolve(offset, Math.min(m.length(), parent.size() - offset));
-        return p;
     }
 
     public Path path() { return path; }
@@ -162,10 +173,11 @@ public final class VhdxImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.VHDX; }
 
     @Override
-    public int requestAlignment() { return metadata.logicalSectorSize(); }
+    public int requestAlignment() { return Math.max(metadata.logicalSectorSize(), directAlignment); }
 
+    /** What O_DIRECT needs of guest buffers; the worker bounces buffers that miss it. */
     @Override
-    public int memoryAlignment() { return options.direct() ? 4096 : 1; }
+    public int memoryAlignment() { return directAlignment; }
 
     @Override
     public boolean supportsDiscard() { return !options.readOnly() && !metadata.leaveBlocksAllocated(); }
@@ -181,6 +193,21 @@ public final class VhdxImage implements BlockImage {
     @Override
     public void flush() throws IOException {
         metadata.flush();
+    }
+
+    /**
+     * Grows or shrinks a dynamic or differencing disk; the metadata changes through the log. Call
+     * it with the queues quiet: requests in flight past a shrunk end are not waited for.
+     */
+    @Override
+    public void resize(long newSize) throws IOException {
+        if (closed) {
+            throw new ImageException(path, "image is closed");
+        }
+        if (options.readOnly()) {
+            throw new ImageException(path, "image is open read-only; cannot resize");
+        }
+        metadata.resize(newSize);
     }
 
     @Override

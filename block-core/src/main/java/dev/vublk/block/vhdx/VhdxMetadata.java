@@ -20,12 +20,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * visible in memory; data I/O is the caller's and happens outside the lock.
  */
 public final class VhdxMetadata {
+    /** Bitmap cache budget when the options give none: 16 Ki pages of 4 KiB cover 256 GiB of 512-byte sectors. */
+    static final long DEFAULT_BITMAP_CACHE = 64 * Layout.MIB;
+
     private final Path path;
     private final NativeFile file;
     private final Headers headers;
-    private final MetadataItems items;
-    private final BatTable bat;
+    private final RegionTableEntry metadataRegion;
+    private volatile MetadataItems items;
+    private volatile BatTable bat;
     private final SectorBitmaps bitmaps;
+    private final int maxBitmapPages;
     private final UUID dataWriteGuidAtOpen;
     private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean writing;
@@ -33,13 +38,16 @@ public final class VhdxMetadata {
     private long nextFree;
     private long durableSize;
 
-    private VhdxMetadata(Path path, NativeFile file, Headers headers, MetadataItems items, BatTable bat, long fileSize) {
+    private VhdxMetadata(Path path, NativeFile file, Headers headers, RegionTableEntry metadataRegion, MetadataItems items,
+                         BatTable bat, long fileSize, long cacheBytes) {
         this.path = path;
         this.file = file;
         this.headers = headers;
+        this.metadataRegion = metadataRegion;
         this.items = items;
         this.bat = bat;
-        this.bitmaps = new SectorBitmaps(file);
+        this.maxBitmapPages = (int) Math.min(1 << 20, Math.max(16, (cacheBytes > 0 ? cacheBytes : DEFAULT_BITMAP_CACHE) / Layout.LOG_SECTOR));
+        this.bitmaps = new SectorBitmaps(file, bat.layout().bitmapBlocks(), maxBitmapPages);
         this.dataWriteGuidAtOpen = headers.current().dataWriteGuid();
         this.durableSize = fileSize;
         VhdxHeader h = headers.current();
@@ -53,6 +61,11 @@ public final class VhdxMetadata {
      *     through a second, writable descriptor instead of refusing to open
      */
     static VhdxMetadata open(NativeFile file, Path path, boolean replayReadOnly) throws IOException {
+        return open(file, path, replayReadOnly, 0);
+    }
+
+    /** @param cacheBytes sector bitmap cache budget (0: the default) */
+    static VhdxMetadata open(NativeFile file, Path path, boolean replayReadOnly, long cacheBytes) throws IOException {
         try {
             FileIdentifier.parse(file.readBytes(Layout.FILE_ID_OFFSET, FileIdentifier.SIZE), path);
             Headers headers = Headers.read(file, path);
@@ -76,7 +89,9 @@ public final class VhdxMetadata {
                 reserved.add(new long[] {e.fileOffset(), e.end()});
             }
             bat.validate(items.fileParameters().hasParent(), fileSize, reserved.toArray(long[][]::new), path);
-            return new VhdxMetadata(path, file, headers, items, bat, fileSize);
+            VhdxMetadata m = new VhdxMetadata(path, file, headers, metaRegion, items, bat, fileSize, cacheBytes);
+            m.warmBitmaps();
+            return m;
         } catch (EOFException e) {
             throw new ImageException(path, "file ends inside a VHDX structure: " + e.getMessage(), e);
         }
@@ -143,6 +158,11 @@ public final class VhdxMetadata {
 
     NativeFile file() { return file; }
 
+    SectorBitmaps bitmaps() { return bitmaps; }
+
+    /** The lock every metadata change holds; package-private so tests can show lookups never take it. */
+    ReentrantLock changeLock() { return lock; }
+
     public long payloadEntry(long block) { return bat.payload(block); }
 
     // ---- lookups ---------------------------------------------------------------------------
@@ -152,30 +172,81 @@ public final class VhdxMetadata {
      * block: DATA in this file, ZERO, or BACKING (the parent's, sector by sector from the bitmap).
      */
     public Mapping map(long offset, long max) throws IOException {
-        long bs = blockSize();
+        Extent e = new Extent();
+        mapInto(offset, max, e);
+        return switch (e.kind) {
+            case Extent.DATA -> Mapping.data(offset, e.length, e.file, e.hostOffset);
+            case Extent.PARENT -> Mapping.backing(offset, e.length);
+            default -> Mapping.zero(offset, e.length);
+        };
+    }
+
+    /**
+     * {@link #map} into a reused holder: the lock-free, allocation-free lookup of the data path.
+     * A partially present block's bitmap page comes from the cache (loaded at open).
+     */
+    void mapInto(long offset, long max, Extent out) throws IOException {
+        BatTable b = bat;
+        long bs = b.layout().blockSize();
         long block = offset / bs;
         long inBlock = offset % bs;
-        long len = Math.min(Math.min(max, bs - inBlock), virtualSize() - offset);
-        long raw = bat.payload(block);
+        long len = Math.min(Math.min(max, bs - inBlock), b.layout().virtualSize() - offset);
+        long raw = b.payload(block);
         switch (BatEntry.state(raw)) {
-            case BatEntry.FULLY_PRESENT:
-                return Mapping.data(offset, len, file, BatEntry.fileOffset(raw) + inBlock);
-            case BatEntry.PARTIALLY_PRESENT: {
-                int ls = logicalSectorSize();
-                long sbOffset = BatEntry.fileOffset(bat.bitmap(block / bat.layout().chunkRatio()));
-                long run = bitmaps.run(sbOffset, firstBit(block, inBlock / ls), Math.max(1, len / ls));
+            case BatEntry.FULLY_PRESENT -> out.data(len, file, BatEntry.fileOffset(raw) + inBlock);
+            case BatEntry.PARTIALLY_PRESENT -> {
+                int ls = b.layout().logicalSectorSize();
+                long chunk = block / b.layout().chunkRatio();
+                long run = bitmaps.run(chunk, BatEntry.fileOffset(b.bitmap(chunk)), firstBit(b, block, inBlock / ls),
+                        Math.max(1, len / ls));
                 long bytes = Math.min(len, Math.abs(run) * ls);
-                return run > 0 ? Mapping.data(offset, bytes, file, BatEntry.fileOffset(raw) + inBlock) : Mapping.backing(offset, bytes);
+                if (run > 0) {
+                    out.data(bytes, file, BatEntry.fileOffset(raw) + inBlock);
+                } else {
+                    out.parent(bytes);
+                }
             }
-            case BatEntry.NOT_PRESENT:
-                return differencing() ? Mapping.backing(offset, len) : Mapping.zero(offset, len);
-            default:
-                return Mapping.zero(offset, len);
+            case BatEntry.NOT_PRESENT -> {
+                if (differencing()) {
+                    out.parent(len);
+                } else {
+                    out.zero(len);
+                }
+            }
+            default -> out.zero(len);
         }
     }
 
-    private long firstBit(long block, long sectorInBlock) {
-        return block % bat.layout().chunkRatio() * bat.layout().sectorsPerBlock() + sectorInBlock;
+    /** Whether sectors {@code [first, first+count)} of a partially present block are all present already. */
+    boolean sectorsPresent(long block, long first, long count) throws IOException {
+        BatTable b = bat;
+        long chunk = block / b.layout().chunkRatio();
+        return bitmaps.run(chunk, BatEntry.fileOffset(b.bitmap(chunk)), firstBit(b, block, first), count) >= count;
+    }
+
+    private static long firstBit(BatTable b, long block, long sectorInBlock) {
+        return block % b.layout().chunkRatio() * b.layout().sectorsPerBlock() + sectorInBlock;
+    }
+
+    /** Loads the bitmap pages of every partially present block, so reads of them never wait on the file. */
+    private void warmBitmaps() throws IOException {
+        if (!differencing()) {
+            return;
+        }
+        BatTable b = bat;
+        BatLayout l = b.layout();
+        long bitsPerPage = SectorBitmaps.bitsPerPage();
+        for (long block = 0; block < l.payloadBlocks() && bitmaps.cachedPages() < maxBitmapPages; block++) {
+            if (BatEntry.state(b.payload(block)) != BatEntry.PARTIALLY_PRESENT) {
+                continue;
+            }
+            long chunk = block / l.chunkRatio();
+            long sb = BatEntry.fileOffset(b.bitmap(chunk));
+            long first = firstBit(b, block, 0);
+            for (long page = first / bitsPerPage; page <= (first + l.sectorsPerBlock() - 1) / bitsPerPage; page++) {
+                bitmaps.page(chunk, sb, (int) page);
+            }
+        }
     }
 
     // ---- changes ---------------------------------------------------------------------------
@@ -211,44 +282,48 @@ public final class VhdxMetadata {
     /**
      * Gives the block file space if it has none and returns its entry: FULLY_PRESENT (new space
      * reads as zeros), or for a differencing disk's NOT_PRESENT block PARTIALLY_PRESENT with no
-     * sector present yet, so unwritten sectors still come from the parent.
+     * sector present yet, so unwritten sectors still come from the parent. Blocks in the other
+     * states without data (ZERO, UNMAPPED, UNDEFINED) read as zeros, so they become FULLY_PRESENT:
+     * the parent must not show through them.
      */
     public long allocate(long block) throws IOException {
         lock.lock();
         try {
-            long raw = bat.payload(block);
+            BatTable b = bat;
+            long raw = b.payload(block);
             if (BatEntry.hasData(BatEntry.state(raw))) {
                 return raw;
             }
             beginWritesLocked();
             long start = nextFree;
             long end = start + blockSize();
-            long pIdx = bat.payloadIndex(block);
+            long pIdx = b.payloadIndex(block);
             long newRaw;
             long sbIdx = -1;
             long sbRaw = 0;
             List<SectorUpdate> bitmapPages = List.of();
-            long chunk = block / bat.layout().chunkRatio();
+            long chunk = block / b.layout().chunkRatio();
             if (differencing() && BatEntry.state(raw) == BatEntry.NOT_PRESENT) {
-                sbRaw = bat.bitmap(chunk);
+                sbRaw = b.bitmap(chunk);
                 if (BatEntry.state(sbRaw) != BatEntry.SB_PRESENT) {
                     sbRaw = BatEntry.encode(BatEntry.SB_PRESENT, end);
-                    sbIdx = bat.bitmapIndex(chunk);
+                    sbIdx = b.bitmapIndex(chunk);
                     end += Layout.MIB;
                 } else {
                     // Bits left from an earlier life of the block must not make stale sectors visible.
-                    bitmapPages = bitmapChanges(BatEntry.fileOffset(sbRaw), block, 0, bat.layout().sectorsPerBlock(), false, List.of(), false);
+                    bitmapPages = bitmapChanges(chunk, BatEntry.fileOffset(sbRaw), block, 0, b.layout().sectorsPerBlock(), false,
+                            List.of(), false);
                 }
                 newRaw = BatEntry.encode(BatEntry.PARTIALLY_PRESENT, start);
             } else {
                 newRaw = BatEntry.encode(BatEntry.FULLY_PRESENT, start);
             }
             file.truncate(end);
-            commit(bitmapPages, end, pIdx, newRaw, sbIdx, sbRaw);
+            commit(chunk, BatEntry.fileOffset(sbRaw), bitmapPages, end, pIdx, newRaw, sbIdx, sbRaw);
             if (sbIdx >= 0) {
-                bat.setBitmap(chunk, sbRaw);
+                b.setBitmap(chunk, sbRaw);
             }
-            bat.setPayload(block, newRaw);
+            b.setPayload(block, newRaw);
             nextFree = end;
             return newRaw;
         } finally {
@@ -259,26 +334,35 @@ public final class VhdxMetadata {
     /**
      * Marks sectors of an allocated block of a differencing disk present (after their data is
      * written) or absent (so the parent shows through). A whole block written becomes
-     * FULLY_PRESENT; a fully present block losing sectors becomes PARTIALLY_PRESENT.
+     * FULLY_PRESENT; a fully present block losing sectors becomes PARTIALLY_PRESENT. Marking
+     * sectors that are already present costs no lock and no log entry: the path of rewrites.
      */
     public void setSectorsPresent(long block, long firstSector, long count, boolean present) throws IOException {
+        if (present) {
+            int state = BatEntry.state(bat.payload(block));
+            if (state == BatEntry.FULLY_PRESENT || (state == BatEntry.PARTIALLY_PRESENT && sectorsPresent(block, firstSector, count))) {
+                return;
+            }
+        }
         lock.lock();
         try {
-            long raw = bat.payload(block);
+            BatTable b = bat;
+            long raw = b.payload(block);
             int state = BatEntry.state(raw);
-            long spb = bat.layout().sectorsPerBlock();
+            long spb = b.layout().sectorsPerBlock();
             if (!BatEntry.hasData(state) || (state == BatEntry.FULLY_PRESENT && present)) {
                 return; // discarded meanwhile, or nothing to record
             }
             beginWritesLocked();
-            long pIdx = bat.payloadIndex(block);
+            long pIdx = b.payloadIndex(block);
+            long chunk = block / b.layout().chunkRatio();
+            long sbRaw = b.bitmap(chunk);
             if (present && firstSector == 0 && count == spb) {
-                commit(List.of(), nextFree, pIdx, BatEntry.encode(BatEntry.FULLY_PRESENT, BatEntry.fileOffset(raw)), -1, 0);
-                bat.setPayload(block, BatEntry.encode(BatEntry.FULLY_PRESENT, BatEntry.fileOffset(raw)));
+                long full = BatEntry.encode(BatEntry.FULLY_PRESENT, BatEntry.fileOffset(raw));
+                commit(chunk, BatEntry.fileOffset(sbRaw), List.of(), nextFree, pIdx, full, -1, 0);
+                b.setPayload(block, full);
                 return;
             }
-            long chunk = block / bat.layout().chunkRatio();
-            long sbRaw = bat.bitmap(chunk);
             long sbIdx = -1;
             long end = nextFree;
             List<SectorUpdate> pages;
@@ -286,26 +370,27 @@ public final class VhdxMetadata {
                 boolean fresh = BatEntry.state(sbRaw) != BatEntry.SB_PRESENT;
                 if (fresh) {
                     sbRaw = BatEntry.encode(BatEntry.SB_PRESENT, end);
-                    sbIdx = bat.bitmapIndex(chunk);
+                    sbIdx = b.bitmapIndex(chunk);
                     end += Layout.MIB;
                     file.truncate(end);
                 }
-                List<SectorUpdate> all = bitmapChanges(BatEntry.fileOffset(sbRaw), block, 0, spb, true, List.of(), fresh);
-                List<SectorUpdate> cleared = bitmapChanges(BatEntry.fileOffset(sbRaw), block, firstSector, count, false, all, fresh);
-                pages = new ArrayList<>();
+                long sb = BatEntry.fileOffset(sbRaw);
+                List<SectorUpdate> all = bitmapChanges(chunk, sb, block, 0, spb, true, List.of(), fresh);
+                pages = bitmapChanges(chunk, sb, block, firstSector, count, false, all, fresh);
                 for (SectorUpdate u : all) {
-                    SectorUpdate newer = cleared.stream().filter(c -> c.fileOffset() == u.fileOffset()).findFirst().orElse(u);
-                    pages.add(newer);
+                    if (pages.stream().noneMatch(c -> c.fileOffset() == u.fileOffset())) {
+                        pages.add(u);
+                    }
                 }
             } else {
-                pages = bitmapChanges(BatEntry.fileOffset(sbRaw), block, firstSector, count, present, List.of(), false);
+                pages = bitmapChanges(chunk, BatEntry.fileOffset(sbRaw), block, firstSector, count, present, List.of(), false);
             }
             long newRaw = BatEntry.encode(BatEntry.PARTIALLY_PRESENT, BatEntry.fileOffset(raw));
-            commit(pages, end, pIdx, newRaw, sbIdx, sbRaw);
+            commit(chunk, BatEntry.fileOffset(sbRaw), pages, end, pIdx, newRaw, sbIdx, sbRaw);
             if (sbIdx >= 0) {
-                bat.setBitmap(chunk, sbRaw);
+                b.setBitmap(chunk, sbRaw);
             }
-            bat.setPayload(block, newRaw);
+            b.setPayload(block, newRaw);
             nextFree = end;
         } finally {
             lock.unlock();
@@ -319,22 +404,72 @@ public final class VhdxMetadata {
     public void releaseBlock(long block, int newState) throws IOException {
         lock.lock();
         try {
-            long raw = bat.payload(block);
+            BatTable b = bat;
+            long raw = b.payload(block);
             if (BatEntry.state(raw) == newState && !BatEntry.hasData(newState)) {
                 return;
             }
             beginWritesLocked();
             long newRaw = BatEntry.encode(newState, 0);
-            commit(List.of(), nextFree, bat.payloadIndex(block), newRaw, -1, 0);
-            bat.setPayload(block, newRaw);
+            commit(-1, 0, List.of(), nextFree, b.payloadIndex(block), newRaw, -1, 0);
+            b.setPayload(block, newRaw);
             if (BatEntry.hasData(BatEntry.state(raw))) {
-                try {
-                    file.punchHole(BatEntry.fileOffset(raw), blockSize());
-                } catch (NativeException e) {
-                    if (e.errno() != Errno.ENOTSUP) { // no hole punching here: the space stays, unreferenced
-                        throw e;
-                    }
-                }
+                punch(BatEntry.fileOffset(raw), blockSize());
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void punch(long offset, long length) throws IOException {
+        try {
+            file.punchHole(offset, length);
+        } catch (NativeException e) {
+            if (e.errno() != Errno.ENOTSUP) { // no hole punching here: the space stays, unreferenced
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Changes the virtual size. The BAT grows in its region while the region has room, else moves
+     * to a new region at the end of the file (written before it is referenced). The size item,
+     * region tables and BAT pages change through the log, the size last when growing (entries past
+     * the old end are cleared first) and first when shrinking; bytes past the old end inside the
+     * old last block are zeroed before a grow exposes them, whatever an earlier shrink left there.
+     */
+    void resize(long newSize) throws IOException {
+        if (newSize <= 0 || newSize > Layout.MAX_DISK_SIZE || newSize % logicalSectorSize() != 0) {
+            throw new ImageException(path, "cannot resize to " + newSize + " bytes: the size must be a positive multiple of "
+                    + logicalSectorSize() + " up to 64 TiB");
+        }
+        if (items.fileParameters().leaveBlocksAllocated()) {
+            throw new UnsupportedOperationException(path + ": resizing a fixed VHDX is not supported");
+        }
+        lock.lock();
+        try {
+            MetadataItems it = items;
+            BatTable old = bat;
+            long oldSize = it.virtualDiskSize();
+            if (newSize == oldSize) {
+                return;
+            }
+            beginWritesLocked();
+            DiskResize plan = new DiskResize(file, path, old, differencing(), metadataRegion.fileOffset() + it.sizeItemOffset(), nextFree);
+            BatTable next = newSize > oldSize ? plan.grow(newSize) : plan.shrink(newSize);
+            log.commit(plan.updates(), durableSize, plan.fileEnd());
+            durableSize = Math.max(durableSize, plan.fileEnd());
+            nextFree = plan.fileEnd();
+            if (newSize > oldSize) {
+                bitmaps.resize(next.layout().bitmapBlocks());
+                bat = next;
+                items = it.withVirtualDiskSize(newSize);
+            } else {
+                items = it.withVirtualDiskSize(newSize);
+                bat = next;
+            }
+            for (long offset : plan.releasedBlocks()) {
+                punch(offset, blockSize());
             }
         } finally {
             lock.unlock();
@@ -346,14 +481,15 @@ public final class VhdxMetadata {
      * set to {@code value}, starting from pages already changed in this transaction ({@code base}),
      * else from zeros for a {@code fresh} bitmap block, else from the file.
      */
-    private List<SectorUpdate> bitmapChanges(long sbOffset, long block, long first, long count, boolean value,
+    private List<SectorUpdate> bitmapChanges(long chunk, long sbOffset, long block, long first, long count, boolean value,
                                              List<SectorUpdate> base, boolean fresh) throws IOException {
         List<SectorUpdate> out = new ArrayList<>();
         int perPage = SectorBitmaps.bitsPerPage();
-        long bit = firstBit(block, first);
+        long bit = firstBit(bat, block, first);
         long endBit = bit + count;
         while (bit < endBit) {
-            long pageOffset = sbOffset + bit / perPage * Layout.LOG_SECTOR;
+            int pageInChunk = (int) (bit / perPage);
+            long pageOffset = sbOffset + (long) pageInChunk * Layout.LOG_SECTOR;
             int from = (int) (bit % perPage);
             int n = (int) Math.min(perPage - from, endBit - bit);
             byte[] page = null;
@@ -363,7 +499,7 @@ public final class VhdxMetadata {
                 }
             }
             if (page == null) {
-                page = fresh ? new byte[Layout.LOG_SECTOR] : bitmaps.page(pageOffset);
+                page = fresh ? new byte[Layout.LOG_SECTOR] : bitmaps.page(chunk, sbOffset, pageInChunk);
             }
             out.add(new SectorUpdate(pageOffset, SectorBitmaps.withBits(page, from, n, value)));
             bit += n;
@@ -371,18 +507,22 @@ public final class VhdxMetadata {
         return out;
     }
 
-    /** Logs the bitmap pages and the BAT pages of the (up to two) changed entries; then caches the pages. */
-    private void commit(List<SectorUpdate> bitmapPages, long lastFileOffset, long idxA, long rawA, long idxB, long rawB)
-            throws IOException {
+    /**
+     * Logs the bitmap pages (of chunk {@code chunk}, whose bitmap block is at {@code sbOffset}) and
+     * the BAT pages of the (up to two) changed entries; then caches the bitmap pages.
+     */
+    private void commit(long chunk, long sbOffset, List<SectorUpdate> bitmapPages, long lastFileOffset, long idxA, long rawA,
+                        long idxB, long rawB) throws IOException {
+        BatTable b = bat;
         List<SectorUpdate> updates = new ArrayList<>(bitmapPages);
-        updates.add(bat.pageOf(idxA, idxA, rawA, idxB, rawB));
+        updates.add(b.pageOf(idxA, idxA, rawA, idxB, rawB));
         if (idxB >= 0 && !BatTable.samePage(idxA, idxB)) {
-            updates.add(bat.pageOf(idxB, idxA, rawA, idxB, rawB));
+            updates.add(b.pageOf(idxB, idxA, rawA, idxB, rawB));
         }
         log.commit(updates, durableSize, lastFileOffset);
         durableSize = Math.max(durableSize, lastFileOffset);
         for (SectorUpdate p : bitmapPages) {
-            bitmaps.replace(p.fileOffset(), p.data());
+            bitmaps.replace(chunk, (int) ((p.fileOffset() - sbOffset) / Layout.LOG_SECTOR), p.data());
         }
     }
 

@@ -42,7 +42,6 @@ class DifferencingChainTest {
         write(base, model, 1, 30);
         VhdxCreator.create(mid).parent(base).blockSize(1 << 20).write();
         write(mid, model, 2, 30);
-        byte[] midView = model.clone();
         VhdxCreator.create(top).parent(mid).blockSize(2 << 20).write();
         write(top, model, 3, 30);
         try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(image)) {
@@ -50,7 +49,8 @@ class DifferencingChainTest {
             assertTrue(image.parent() != null && image.parent().parent() != null);
         }
         byte[] after = model.clone();
-        // A full-block write makes a block fully present; discarding it hands it back to the parent.
+        // A full-block write makes a block fully present; discarding it leaves zeros, not the
+        // parent's older data (discard may show zeros or what the guest last wrote, nothing else).
         try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
             byte[] block = TestImages.random(9, 2 << 20);
             h.write(4 << 20, block);
@@ -61,8 +61,8 @@ class DifferencingChainTest {
             h.write(8 << 20, partial);
             h.discard(8 << 20, 4096);
             h.writeZeroes(12 << 20, 8192, false);
-            System.arraycopy(midView, 4 << 20, after, 4 << 20, 2 << 20); // discarded block: the parent's data again
-            System.arraycopy(midView, 8 << 20, after, 8 << 20, 4096);
+            System.arraycopy(new byte[2 << 20], 0, after, 4 << 20, 2 << 20);
+            System.arraycopy(new byte[4096], 0, after, 8 << 20, 4096);
             System.arraycopy(new byte[8192], 0, after, 12 << 20, 8192);
             TestImages.assertContent(h, after);
         }

@@ -1,5 +1,6 @@
 package dev.vublk.block.vhdx;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageOptions;
@@ -40,6 +41,33 @@ class DiscardTest {
             TestImages.assertContent(h, model);
         }
         Path raw = dir.resolve("t.raw");
+        Files.write(raw, model);
+        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+    }
+
+    @Test
+    void partialWriteZeroesOnBlocksWithoutDataMakesThemExplicitlyZero() throws Exception {
+        Path img = dir.resolve("z.vhdx");
+        int size = 8 << 20;
+        VhdxCreator.create(img).size(size).blockSize(1 << 20).write();
+        byte[] model = new byte[size];
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            byte[] data = TestImages.random(5, 1 << 20);
+            h.write(2 << 20, data);
+            System.arraycopy(data, 0, model, 2 << 20, data.length);
+            h.discard(2 << 20, 1 << 20);                        // whole block with data: UNMAPPED
+            System.arraycopy(new byte[1 << 20], 0, model, 2 << 20, 1 << 20);
+            assertEquals(BatEntry.UNMAPPED, BatEntry.state(image.metadata().payloadEntry(2)));
+            h.writeZeroes((1 << 20) + 4096, 8192, false);        // never written: NOT_PRESENT
+            h.writeZeroes((2 << 20) + 4096, 8192, false);        // UNMAPPED
+            assertEquals(BatEntry.ZERO, BatEntry.state(image.metadata().payloadEntry(1)));
+            assertEquals(BatEntry.ZERO, BatEntry.state(image.metadata().payloadEntry(2)));
+            h.discard((3 << 20) + 512, 4096);                    // discard without data: nothing to do
+            assertEquals(BatEntry.NOT_PRESENT, BatEntry.state(image.metadata().payloadEntry(3)));
+            TestImages.assertContent(h, model);
+        }
+        Path raw = dir.resolve("z.raw");
         Files.write(raw, model);
         QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
         QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());

@@ -138,9 +138,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         ring = new IoUring(Math.min(4096, Math.max(64, vring.size() * 2)), true);
         worker = device.image().newWorker(ring);
         kickBuffer = arena.allocate(8, 8);
-        int iovs = Math.min(MAX_IOVECS, vring.size() + 8);
         for (int i = 0; i < Math.min(vring.size(), 64); i++) {
-            pool.push(new BlkRequest(this, iovs));
+            pool.push(new BlkRequest(this, iovecsPerRequest()));
         }
         armKick();
     }
@@ -157,6 +156,14 @@ final class BlkQueueThread implements Runnable, IoCompletion {
             publishUsed();
         }
         publishUsed();
+    }
+
+    /**
+     * Room for every data buffer a chain may carry: seg_max is promised before the ring size is
+     * known, and drivers use indirect tables to send that many whatever the ring size.
+     */
+    private int iovecsPerRequest() {
+        return Math.min(MAX_IOVECS, BlkDevice.segMax(device.maxQueueSize()) + 2);
     }
 
     private void armKick() throws NativeException {
@@ -204,7 +211,7 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     }
 
     private void startRequest() {
-        BlkRequest r = pool.isEmpty() ? new BlkRequest(this, Math.min(MAX_IOVECS, vring.size() + 8)) : pool.pop();
+        BlkRequest r = pool.isEmpty() ? new BlkRequest(this, iovecsPerRequest()) : pool.pop();
         inFlight++;
         if (inflight != null) {
             inflight.taken(chain.head());

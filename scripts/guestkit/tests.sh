@@ -1,0 +1,238 @@
+# Guest tests, sourced by /init. test_<name> runs for vutest=<name> (dashes become
+# underscores), prints "VUTEST RESULT key=value" lines through result(), and returns
+# non-zero when it could not do its job. Whether the values are right is the host's call.
+#
+# Parameters (kernel command line): vu_mib=<MiB> region size, vu_seed=<n> pattern seed,
+# vu_jobs=<n> fio jobs (default: number of CPUs).
+
+DISK=/dev/vda
+SYS=/sys/block/vda
+
+# Size of the test region in MiB, bounded by the disk.
+region_mib() {
+  local want disk_mib
+  want="$(param vu_mib "$1")"
+  disk_mib=$(( $(cat $SYS/size) / 2048 ))
+  [ "$want" -gt "$disk_mib" ] && want=$disk_mib
+  echo "$want"
+}
+
+# sha256 of the first $1 MiB of the disk, read with O_DIRECT so the backend serves it.
+disk_sha256() {
+  dd if=$DISK bs=1M count="$1" iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# The restart/pattern tests' data: "vublk-pattern-<seed>\n" repeated, cut to $2 MiB.
+pattern() {
+  yes "vublk-pattern-$1" | head -c $(( $2 * 1048576 ))
+}
+
+# Field $1 (1-based) of /sys/block/vda/stat: 12 = discards completed, 16 = flushes completed.
+disk_stat() {
+  set -- "$1" $(cat $SYS/stat)
+  shift "$1"
+  echo "${1:-0}"
+}
+
+# Interrupts per request virtqueue, so the host can see that every queue was used.
+queue_usage() {
+  grep -E 'virtio[0-9]+-req' /proc/interrupts | while read -r irq cpu0 rest; do
+    local total=0 v
+    for v in $cpu0 $rest; do
+      case "$v" in *[!0-9]*) break ;; esac
+      total=$((total + v))
+    done
+    result "irq_${rest##* }" "$total"
+  done
+}
+
+disk_shape() {
+  result size $(( $(cat $SYS/size) * 512 ))
+  result ro "$(cat $SYS/ro)"
+  result queues "$(ls $SYS/mq | wc -l)"
+}
+
+# cloud-hypervisor's vhost-user-blk case: size, read-only flag, queue count, file foo.
+test_ch_ext4() {
+  disk_shape
+  local opts=rw
+  [ "$(cat $SYS/ro)" = 1 ] && opts=ro
+  if mount -t ext4 -o $opts $DISK /mnt; then
+    result mount ok
+    result foo "$(cat /mnt/foo)"
+    umount /mnt || { result umount failed; return 1; }
+  else
+    result mount failed
+    return 1
+  fi
+}
+
+# A read-only disk must refuse writes; report what happened.
+test_ro_write() {
+  result ro "$(cat $SYS/ro)"
+  result before_sha256 "$(disk_sha256 1)"
+  if dd if=/dev/zero of=$DISK bs=4096 count=1 oflag=direct conv=fsync 2>/tmp/dd.err; then
+    result write succeeded
+  else
+    result write failed
+    result write_error "$(grep -v records /tmp/dd.err | head -1)"
+  fi
+  result after_sha256 "$(disk_sha256 1)"
+}
+
+# Prints fio's error code of job group $1 from its output file $2.
+fio_err() {
+  sed -n 's/.*err= *\([0-9]*\).*/\1/p' "$2" | head -1
+}
+
+run_fio() {
+  local label="$1" rw="$2" bs="$3" mib="$4" jobs="$5" engine=psync depth=1
+  [ -e /lib/libaio.so.1 ] && engine=libaio && depth=8
+  fio --name="$label" --filename=$DISK --direct=1 --ioengine=$engine --iodepth=$depth \
+      --rw="$rw" --bs="$bs" --size=$((mib / jobs))M --numjobs="$jobs" \
+      --offset_increment=$((mib / jobs))M --thread --group_reporting \
+      --cpus_allowed=0-$((jobs - 1)) --cpus_allowed_policy=split \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --randseed=4242 \
+      > /tmp/fio.$label.out 2>&1
+  local rc=$?
+  result "fio_${label}_exit" "$rc"
+  result "fio_${label}_err" "$(fio_err "$label" /tmp/fio.$label.out)"
+  result "fio_${label}_engine" "$engine"
+  if [ $rc -ne 0 ]; then
+    echo "--- fio $label output ---"
+    tail -40 /tmp/fio.$label.out
+  fi
+  return $rc
+}
+
+# fio writes and verifies the region (4k random, then 64k sequential), then the region's
+# sha256 is printed for the host to compare with the image file.
+test_fio_verify() {
+  disk_shape
+  local mib jobs
+  mib="$(region_mib 64)"
+  jobs="$(param vu_jobs "$(nproc)")"
+  [ $((mib % jobs)) -eq 0 ] || jobs=1
+  result mib "$mib"
+  result jobs "$jobs"
+  local ok=0
+  run_fio rand randwrite 4k "$mib" "$jobs" || ok=1
+  run_fio seq write 64k "$mib" "$jobs" || ok=1
+  result sha256 "$(disk_sha256 "$mib")"
+  queue_usage
+  return $ok
+}
+
+# Buffered writes followed by fsync: with a write-back cache the block layer sends FLUSH.
+test_fsync_flush() {
+  local mib before
+  mib="$(region_mib 4)"
+  result initial_write_cache "$(cat $SYS/queue/write_cache)"
+  # A device that offers CONFIG_WCE may start in write-through; switch it (virtio_blk's
+  # cache_type writes the config's writeback field) so that fsync has to send FLUSH.
+  if [ "$(cat $SYS/queue/write_cache)" != "write back" ] && [ -w $SYS/cache_type ]; then
+    echo "write back" > $SYS/cache_type 2>/dev/null || true
+  fi
+  result write_cache "$(cat $SYS/queue/write_cache)"
+  result mib "$mib"
+  before="$(disk_stat 16)"
+  if pattern "$(param vu_seed 1)" "$mib" | dd of=$DISK bs=1M conv=fsync 2>/dev/null; then
+    result fsync ok
+  else
+    result fsync failed
+    return 1
+  fi
+  result flushes $(( $(disk_stat 16) - before ))
+  result pattern_sha256 "$(pattern "$(param vu_seed 1)" "$mib" | sha256sum | cut -d' ' -f1)"
+  result sha256 "$(disk_sha256 "$mib")"
+}
+
+# Discard, then (util-linux) write-zeroes of a written range; the zeroed range must read 0.
+test_discard() {
+  local mib before zero_sha
+  mib="$(region_mib 2)"
+  result mib "$mib"
+  result discard_max_bytes "$(cat $SYS/queue/discard_max_bytes)"
+  result write_zeroes_max_bytes "$(cat $SYS/queue/write_zeroes_max_bytes)"
+  pattern 7 "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  before="$(disk_stat 12)"
+  if blkdiscard -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/discard.err; then
+    result discard ok
+  else
+    result discard failed
+    result discard_error "$(head -1 /tmp/discard.err)"
+  fi
+  result discards $(( $(disk_stat 12) - before ))
+  pattern 7 "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  if /usr/sbin/blkdiscard -z -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/zero.err; then
+    result write_zeroes ok
+  else
+    result write_zeroes failed
+    result write_zeroes_error "$(head -1 /tmp/zero.err)"
+  fi
+  zero_sha="$(head -c $((mib * 1048576)) /dev/zero | sha256sum | cut -d' ' -f1)"
+  result zero_sha256 "$zero_sha"
+  result sha256 "$(disk_sha256 "$mib")"
+}
+
+# Restart test, first boot: write the pattern durably and read it back.
+test_write_pattern() {
+  local mib seed want got
+  mib="$(region_mib 8)"
+  seed="$(param vu_seed 1)"
+  result mib "$mib"
+  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
+  result pattern_sha256 "$want"
+  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  sync
+  got="$(disk_sha256 "$mib")"
+  result sha256 "$got"
+  [ "$got" = "$want" ]
+}
+
+# Restart test, later boot (or after a backend restart): the pattern must still be there.
+test_read_pattern() {
+  local mib seed want got
+  mib="$(region_mib 8)"
+  seed="$(param vu_seed 1)"
+  result mib "$mib"
+  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
+  result pattern_sha256 "$want"
+  got="$(disk_sha256 "$mib")"
+  result sha256 "$got"
+  if [ "$got" = "$want" ]; then result match yes; else result match no; return 1; fi
+}
+
+# Live backend restart: write the pattern durably, announce it, give the host time to kill
+# and replace the backend, then read it back. Reads issued while no backend is there wait in
+# the ring until the new one picks them up.
+test_restart() {
+  local mib seed want got
+  mib="$(region_mib 8)"
+  seed="$(param vu_seed 1)"
+  result mib "$mib"
+  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
+  result pattern_sha256 "$want"
+  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  result written yes
+  sleep "$(param vu_wait 8)"
+  got="$(disk_sha256 "$mib")"
+  result sha256 "$got"
+  if [ "$got" = "$want" ]; then result match yes; else result match no; return 1; fi
+}
+
+# Discard alone (no rewrite afterwards), so the host can see the image give the space back.
+test_trim() {
+  local mib before
+  mib="$(region_mib 4)"
+  result mib "$mib"
+  before="$(disk_stat 12)"
+  if blkdiscard -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/discard.err; then
+    result discard ok
+  else
+    result discard failed
+    result discard_error "$(head -1 /tmp/discard.err)"
+  fi
+  result discards $(( $(disk_stat 12) - before ))
+  result sha256 "$(disk_sha256 "$mib")"
+}

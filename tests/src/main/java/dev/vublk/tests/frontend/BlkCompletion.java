@@ -1,0 +1,8 @@
+package dev.vublk.tests.frontend;
+
+/** A request the device returned: its status byte (or {@link BlkCommand#STATUS_UNWRITTEN}) and the used length. */
+public record BlkCompletion(BlkCommand command, int status, long usedLength) {
+    public boolean ok() {
+        return status == BlkCommand.S_OK;
+    }
+}
