@@ -101,7 +101,7 @@ public final class QcowImage implements BlockImage {
                 if (dataFile == null) {
                     directFile = NativeFile.open(path, !readOnly, true);
                 }
-                alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile);
+                alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile, path);
                 // Copy-on-write and zeroing work in clusters, or subclusters with extended L2.
                 int unit = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
                 if (unit < alignment) {

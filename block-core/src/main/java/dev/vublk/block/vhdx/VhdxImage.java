@@ -2,6 +2,7 @@ package dev.vublk.block.vhdx;
 
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.BlockWorker;
+import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
