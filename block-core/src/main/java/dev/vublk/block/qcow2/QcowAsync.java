@@ -4,7 +4,6 @@ import dev.vublk.block.BlockImage;
 import dev.vublk.block.BlockWorker;
 import dev.vublk.block.Mapping;
 import dev.vublk.uring.Errno;
-import dev.vublk.uring.EventFd;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
@@ -14,9 +13,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * The qcow2 data path of one queue thread, on that thread's ring. A request is cut along its
@@ -39,12 +36,8 @@ public final class QcowAsync implements BlockWorker {
     private final NativeFile file;
     private final int dataFd;
     private final int clusterSize;
-    /** O_DIRECT buffer alignment of the data file; 0 when data I/O is buffered. */
-    private final int directAlignment;
     private final Arena arena = Arena.ofShared();
     private final ArrayDeque<Request> requests = new ArrayDeque<>();
-    private final ArrayDeque<DataOp> dataOps = new ArrayDeque<>();
-    private final List<DataOp> allDataOps = new ArrayList<>();
     private final ArrayDeque<BackingOp> backingOps = new ArrayDeque<>();
     private final ArrayDeque<CompressedOp> compressedOps = new ArrayDeque<>();
     private final ArrayDeque<IoVecArray> iovPool = new ArrayDeque<>();
@@ -55,10 +48,8 @@ public final class QcowAsync implements BlockWorker {
     private long inflatedHost = -1;
     private final Decompressor decompressor;
     private final MemorySegment zeros;
-    private final EventFd wake;
-    private final ConcurrentLinkedQueue<Runnable> posted = new ConcurrentLinkedQueue<>();
-    private int waiting;
-    private boolean pollArmed;
+    private final QueueWakeup wakeup;
+    private final DataTransfers transfers;
     private boolean closed;
 
     QcowAsync(QcowMetadata meta, NativeFile file, IoUring ring, BlockImage backing, BlockWorker backingWorker,
@@ -69,13 +60,13 @@ public final class QcowAsync implements BlockWorker {
         this.ring = ring;
         this.backing = backing;
         this.backingWorker = backingWorker;
-        this.directAlignment = directAlignment;
         this.clusterSize = meta.clusterSize();
         this.inflated = arena.allocate(clusterSize, 4096);
         this.zeros = arena.allocate(clusterSize, 4096);
         this.decompressor = new Decompressor(meta.header().compressionType());
-        this.wake = EventFd.create(EventFd.EFD_NONBLOCK);
+        this.wakeup = new QueueWakeup(ring);
         this.inflight = meta.dataFile().writable() ? meta.newInflightWrites() : new InflightWrites();
+        this.transfers = new DataTransfers(ring, meta.dataFile().fd(), directAlignment, inflight, arena);
     }
 
     private boolean inRange(long offset, long length) {
@@ -145,115 +136,6 @@ public final class QcowAsync implements BlockWorker {
         return clusterPool.isEmpty() ? arena.allocate(clusterSize, 4096) : clusterPool.pop();
     }
 
-    private boolean needsBounce(IoVecArray iov) {
-        if (directAlignment == 0) {
-            return false;
-        }
-        long mask = directAlignment - 1;
-        for (int i = 0; i < iov.count(); i++) {
-            if ((iov.address(i) & mask) != 0 || (iov.length(i) & mask) != 0) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /**
-     * One READV or WRITEV of a host-contiguous run in the data file, straight from or into the
-     * guest buffers, or through this operation's bounce buffer when O_DIRECT cannot take them.
-     * Completes its target with 0 or a negative errno; a short read is padded with zeros (past
-     * the end of the file), a short write is an error.
-     */
-    private final class DataOp implements IoCompletion {
-        private final IoVecArray iov = new IoVecArray(arena, IoVecArray.IOV_MAX);
-        private final IoVecArray bounceIov = new IoVecArray(arena, 1);
-        private Arena bounceArena;
-        private MemorySegment bounce;
-        private boolean write;
-        private boolean bounced;
-        private IoVecArray buffers;
-        private long at;
-        private long length;
-        private int slot;
-        private IoCompletion target;
-
-        void start(boolean write, long host, IoVecArray buffers, long at, long length, int slot, IoCompletion target) {
-            this.write = write;
-            this.buffers = buffers;
-            this.at = at;
-            this.length = length;
-            this.slot = slot;
-            this.target = target;
-            try {
-                iov.setSlice(buffers, at, length);
-                IoVecArray use = iov;
-                bounced = needsBounce(iov);
-                if (bounced) {
-                    ensureBounce(length);
-                    bounceIov.clear();
-                    bounceIov.add(bounce.address(), length);
-                    if (write) {
-                        buffers.copyTo(at, bounce, 0, length);
-                    }
-                    use = bounceIov;
-                }
-                if (write) {
-                    ring.writev(dataFd, use, host, this, 0);
-                } else {
-                    ring.readv(dataFd, use, host, this, 0);
-                }
-            } catch (NativeException | RuntimeException e) {
-                complete(0, errno(e));
-            }
-        }
-
-        private void ensureBounce(long bytes) {
-            if (bounce == null || bounce.byteSize() < bytes) {
-                if (bounceArena != null) {
-                    bounceArena.close();
-                }
-                bounceArena = Arena.ofShared();
-                bounce = bounceArena.allocate(Math.max(bytes, 64 << 10), 4096);
-            }
-        }
-
-        @Override
-        public void complete(long ignored, int res) {
-            int result = Math.min(res, 0);
-            if (!write && res >= 0) {
-                if (bounced && res > 0) {
-                    buffers.copyFrom(bounce, 0, at, res);
-                }
-                if (res < length) {
-                    buffers.fill(at + res, length - res, (byte) 0); // past the end of the file reads as zeros
-                }
-            } else if (write && res >= 0 && res < length) {
-                result = -Errno.EIO;
-            }
-            inflight.remove(slot);
-            IoCompletion t = target;
-            target = null;
-            buffers = null;
-            dataOps.push(this);
-            t.complete(0, result);
-        }
-
-        void close() {
-            if (bounceArena != null) {
-                bounceArena.close();
-            }
-        }
-    }
-
-    private DataOp dataOp() {
-        if (!dataOps.isEmpty()) {
-            return dataOps.pop();
-        }
-        DataOp op = new DataOp();
-        allDataOps.add(op);
-        return op;
-    }
-
     // ---- reads ------------------------------------------------------------------------------
 
     @Override
@@ -280,7 +162,7 @@ public final class QcowAsync implements BlockWorker {
                 switch (runs.kind(i)) {
                     case DATA -> {
                         r.add();
-                        dataOp().start(false, runs.host(i), buffers, at, bytes, -1, r);
+                        transfers.start(false, runs.host(i), buffers, at, bytes, -1, r);
                     }
                     case ZERO -> buffers.fill(at, bytes, (byte) 0);
                     case BACKING -> readBacking(guest, buffers, at, bytes, r);
@@ -354,7 +236,7 @@ public final class QcowAsync implements BlockWorker {
     }
 
     private void readCompressed(long guest, long length, long host, long compressedLength, IoVecArray buffers, long at,
-                                Request r) throws NativeException {
+                                Request r) {
         long within = guest & (clusterSize - 1);
         if (inflatedHost == host) {
             buffers.copyFrom(inflated, within, at, length);
@@ -368,8 +250,12 @@ public final class QcowAsync implements BlockWorker {
         op.at = at;
         op.r = r;
         r.add();
-        // The image file's buffered descriptor: compressed streams are neither sector-sized nor aligned.
-        ring.read(file.fd(), op.in.address(), (int) Math.min(compressedLength, op.in.byteSize()), host, op, 0);
+        try {
+            // The image file's buffered descriptor: compressed streams are neither sector-sized nor aligned.
+            ring.read(file.fd(), op.in.address(), (int) Math.min(compressedLength, op.in.byteSize()), host, op, 0);
+        } catch (NativeException e) {
+            op.complete(0, errno(e));
+        }
     }
 
     // ---- writes -----------------------------------------------------------------------------
@@ -445,7 +331,7 @@ public final class QcowAsync implements BlockWorker {
             return;
         }
         r.add();
-        dataOp().start(true, host, buffers, at, length, slot, r);
+        transfers.start(true, host, buffers, at, length, slot, r);
     }
 
     /**
@@ -480,7 +366,7 @@ public final class QcowAsync implements BlockWorker {
             r.add();
             try {
                 if (a.cowStart() == pos && a.cowEnd() == end) {
-                    dataOp().start(true, hostFor(pos), buffers, at, end - pos, -1, this);
+                    transfers.start(true, hostFor(pos), buffers, at, end - pos, -1, this);
                     return;
                 }
                 bounce = clusterBuffer();
@@ -505,7 +391,7 @@ public final class QcowAsync implements BlockWorker {
             }
             try {
                 buffers.copyTo(at, bounce, pos - a.cowStart(), end - pos);
-                dataOp().start(true, hostFor(a.cowStart()), whole, 0, a.cowEnd() - a.cowStart(), -1, this);
+                transfers.start(true, hostFor(a.cowStart()), whole, 0, a.cowEnd() - a.cowStart(), -1, this);
             } catch (RuntimeException e) {
                 complete(0, errno(e));
             }
@@ -538,58 +424,13 @@ public final class QcowAsync implements BlockWorker {
         }
     }
 
-    // ---- waiting for another queue's allocation ---------------------------------------------
-
     /** Runs {@code retry} on this thread once {@code a} has committed or failed. */
     private void waitFor(PendingAllocation a, Request r, Runnable retry) throws NativeException {
         r.add();
-        waiting++;
-        Runnable resume = () -> {
+        wakeup.after(meta, a, () -> {
             retry.run();
             r.complete(0, 0);
-        };
-        if (!meta.await(a, () -> post(resume))) {
-            post(resume);
-        }
-        armPoll();
-    }
-
-    /** Hands {@code task} to this worker's thread; callable from any thread. */
-    private void post(Runnable task) {
-        posted.add(task);
-        try {
-            wake.write(1);
-        } catch (NativeException e) {
-            throw new IllegalStateException("cannot wake queue thread", e);
-        }
-    }
-
-    private void armPoll() throws NativeException {
-        if (!pollArmed) {
-            pollArmed = true;
-            ring.pollAdd(wake.fd(), IoUring.POLLIN, (t, res) -> woken(), 0);
-        }
-    }
-
-    private void woken() {
-        pollArmed = false;
-        try {
-            wake.read();
-        } catch (NativeException e) {
-            // EAGAIN: the counter was already reset by an earlier wake-up.
-        }
-        Runnable task;
-        while ((task = posted.poll()) != null) {
-            waiting--;
-            task.run();
-        }
-        if (waiting > 0) {
-            try {
-                armPoll();
-            } catch (NativeException e) {
-                throw new IllegalStateException("cannot poll the wake-up eventfd", e);
-            }
-        }
+        });
     }
 
     // ---- flush, discard, write zeroes -------------------------------------------------------
@@ -689,10 +530,8 @@ public final class QcowAsync implements BlockWorker {
             backingWorker.close();
         }
         decompressor.close();
-        wake.close();
-        for (DataOp op : allDataOps) {
-            op.close();
-        }
+        wakeup.close();
+        transfers.close();
         // The arena holds iovecs and bounce buffers of completed operations only: the ring has drained.
         arena.close();
     }
