@@ -21,7 +21,11 @@ public interface BlockWorker {
     /** Makes every write completed before this call durable: metadata first, then a data fsync. */
     void flush(IoCompletion done, long tag);
 
-    /** Lets the image forget a range; it reads back as zeros, or as the backing file's data for formats with backing. */
+    /**
+     * Lets the image forget a range. Virtio allows ignoring it in part or whole (formats skip
+     * pieces smaller than their allocation unit); what is forgotten reads back as zeros, never as
+     * older data of a backing file the guest had overwritten.
+     */
     void discard(long offset, long length, IoCompletion done, long tag);
 
     /** Makes a range read as zeros; with {@code mayUnmap} the space may also be released. */
