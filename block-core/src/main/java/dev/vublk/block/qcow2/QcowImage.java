@@ -102,6 +102,10 @@ public final class QcowImage implements BlockImage {
                     directFile = NativeFile.open(path, !readOnly, true);
                 }
                 alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile, path);
+                if (backing != null && backing.memoryAlignment() > 1) {
+                    // Backing reads go at this image's granularity: it must suit the backing file too.
+                    alignment = Math.max(alignment, Math.max(backing.memoryAlignment(), backing.requestAlignment()));
+                }
                 // Copy-on-write and zeroing work in clusters, or subclusters with extended L2.
                 int unit = h.extendedL2() ? h.clusterSize() / L2Entry.SUBCLUSTERS : h.clusterSize();
                 if (unit < alignment) {
