@@ -289,11 +289,7 @@ public final class VhdxAsync implements BlockWorker {
     public void write(long offset, IoVecArray buffers, IoCompletion done, long tag) {
         long total = buffers.totalBytes();
         Request r = begin(Op.WRITE, offset, total, done, tag);
-        if (image.readOnly()) {
-            r.fail(Errno.EROFS, "read-only image", null);
-        } else if (badRange(offset, total)) {
-            r.fail(Errno.EIO, "range outside the image or misaligned", null);
-        } else {
+        if (!refusedChange(r, offset, total)) {
             try {
                 meta.beginWrites();
                 long bs = meta.blockSize();
@@ -318,6 +314,19 @@ public final class VhdxAsync implements BlockWorker {
             }
         }
         r.finishOne();
+    }
+
+    /** Fails a request that would change a read-only image or reach outside it; true if it did. */
+    private boolean refusedChange(Request r, long offset, long length) {
+        if (image.readOnly()) {
+            r.fail(Errno.EROFS, "read-only image", null);
+            return true;
+        }
+        if (badRange(offset, length)) {
+            r.fail(Errno.EIO, "range outside the image or misaligned", null);
+            return true;
+        }
+        return false;
     }
 
     @Override
@@ -350,11 +359,7 @@ public final class VhdxAsync implements BlockWorker {
     /** Discard and write-zeroes, block by block; see {@link ClearPolicy} for what each block state becomes. */
     private void clear(Op op, long offset, long length, boolean mayUnmap, IoCompletion done, long tag) {
         Request r = begin(op, offset, length, done, tag);
-        if (image.readOnly()) {
-            r.fail(Errno.EROFS, "read-only image", null);
-        } else if (badRange(offset, length)) {
-            r.fail(Errno.EIO, "range outside the image or misaligned", null);
-        } else {
+        if (!refusedChange(r, offset, length)) {
             try {
                 meta.beginWrites();
                 long bs = meta.blockSize();
