@@ -147,22 +147,28 @@ test_fsync_flush() {
   result sha256 "$(disk_sha256 "$mib")"
 }
 
-# Discard, then (util-linux) write-zeroes of a written range; the zeroed range must read 0.
-test_discard() {
-  local mib before zero_sha
-  mib="$(region_mib 2)"
-  result mib "$mib"
-  result discard_max_bytes "$(cat $SYS/queue/discard_max_bytes)"
-  result write_zeroes_max_bytes "$(cat $SYS/queue/write_zeroes_max_bytes)"
-  pattern 7 "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+# Discards the first $1 MiB and reports how it went and how many discards completed.
+discard_region() {
+  local before
   before="$(disk_stat 12)"
-  if blkdiscard -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/discard.err; then
+  if blkdiscard -o 0 -l $(($1 * 1048576)) $DISK 2>/tmp/discard.err; then
     result discard ok
   else
     result discard failed
     result discard_error "$(head -1 /tmp/discard.err)"
   fi
   result discards $(( $(disk_stat 12) - before ))
+}
+
+# Discard, then (util-linux) write-zeroes of a written range; the zeroed range must read 0.
+test_discard() {
+  local mib zero_sha
+  mib="$(region_mib 2)"
+  result mib "$mib"
+  result discard_max_bytes "$(cat $SYS/queue/discard_max_bytes)"
+  result write_zeroes_max_bytes "$(cat $SYS/queue/write_zeroes_max_bytes)"
+  pattern 7 "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  discard_region "$mib"
   pattern 7 "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
   if /usr/sbin/blkdiscard -z -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/zero.err; then
     result write_zeroes ok
@@ -207,32 +213,17 @@ test_read_pattern() {
 # and replace the backend, then read it back. Reads issued while no backend is there wait in
 # the ring until the new one picks them up.
 test_restart() {
-  local mib seed want got
-  mib="$(region_mib 8)"
-  seed="$(param vu_seed 1)"
-  result mib "$mib"
-  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
-  result pattern_sha256 "$want"
-  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  test_write_pattern || return 1
   result written yes
   sleep "$(param vu_wait 8)"
-  got="$(disk_sha256 "$mib")"
-  result sha256 "$got"
-  if [ "$got" = "$want" ]; then result match yes; else result match no; return 1; fi
+  test_read_pattern
 }
 
 # Discard alone (no rewrite afterwards), so the host can see the image give the space back.
 test_trim() {
-  local mib before
+  local mib
   mib="$(region_mib 4)"
   result mib "$mib"
-  before="$(disk_stat 12)"
-  if blkdiscard -o 0 -l $((mib * 1048576)) $DISK 2>/tmp/discard.err; then
-    result discard ok
-  else
-    result discard failed
-    result discard_error "$(head -1 /tmp/discard.err)"
-  fi
-  result discards $(( $(disk_stat 12) - before ))
+  discard_region "$mib"
   result sha256 "$(disk_sha256 "$mib")"
 }
