@@ -148,7 +148,7 @@ public final class BackendRequestHandler {
                 }
                 expectFds(m, regions.size());
                 try {
-                    changeMemory(() -> memory.replaceAll(regions, m.fds()));
+                    withRingsStopped(() -> memory.replaceAll(regions, m.fds()));
                 } finally {
                     closeFds(m); // mappings keep the memory; the descriptors are not needed after mmap
                 }
@@ -158,7 +158,7 @@ public final class BackendRequestHandler {
                 expect(m, Payloads.SINGLE_REGION, 1);
                 MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
                 try {
-                    changeMemory(() -> memory.add(region, m.fds()[0]));
+                    withRingsStopped(() -> memory.add(region, m.fds()[0]));
                 } finally {
                     closeFds(m);
                 }
@@ -170,7 +170,7 @@ public final class BackendRequestHandler {
                 }
                 closeFds(m); // QEMU sends the region's fd along; it is not needed to remove it
                 MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
-                changeMemory(() -> memory.remove(region));
+                withRingsStopped(() -> memory.remove(region));
                 yield null;
             }
             case SET_VRING_NUM -> {
@@ -285,8 +285,7 @@ public final class BackendRequestHandler {
                 int[] fd = {-1};
                 try {
                     InflightArea area = InflightArea.create(d.numQueues(), d.queueSize(), fd);
-                    closeInflight();
-                    inflight = area;
+                    withRingsStopped(() -> replaceInflight(area));
                     connection.reply(m, new InflightDescriptor(InflightArea.bytes(d.numQueues(), d.queueSize()), 0,
                             d.numQueues(), d.queueSize()).encode(), fd[0]);
                 } catch (dev.vublk.uring.NativeException e) {
@@ -305,8 +304,7 @@ public final class BackendRequestHandler {
                 }
                 try {
                     InflightArea area = InflightArea.map(m.fds()[0], d);
-                    closeInflight();
-                    inflight = area;
+                    withRingsStopped(() -> replaceInflight(area));
                 } catch (dev.vublk.uring.NativeException e) {
                     throw new Refused("cannot map the inflight area: " + e.getMessage());
                 } finally {
@@ -344,14 +342,17 @@ public final class BackendRequestHandler {
         return d;
     }
 
-    private void closeInflight() {
+    /** Only with every ring stopped: a queue thread must never touch an unmapped area. */
+    private void replaceInflight(InflightArea area) {
         if (inflight != null) {
-            for (Vring v : vrings) {
-                stop(v); // no queue thread may touch the area once it is unmapped
-            }
             inflight.close();
-            inflight = null;
         }
+        inflight = area;
+    }
+
+    /** On disconnect, after every ring has stopped. */
+    private void closeInflight() {
+        replaceInflight(null);
     }
 
     private long offeredFeatures() {
@@ -436,16 +437,16 @@ public final class BackendRequestHandler {
         }
     }
 
-    private interface MemoryChange {
+    private interface SharedStateChange {
         void apply() throws IOException, Refused;
     }
 
     /**
-     * Memory changes wait until no queue thread can be using the old mappings: running queues
-     * are stopped (their in-flight requests completed), the table changes, and they restart at
-     * the same ring position with the new translation.
+     * Changes to what queue threads use (guest memory mappings, the inflight area) wait until no
+     * queue thread can be using the old state: running queues are stopped (their in-flight
+     * requests completed), the change is made, and they restart at the same ring position.
      */
-    private void changeMemory(MemoryChange change) throws Refused, IOException {
+    private void withRingsStopped(SharedStateChange change) throws Refused, IOException {
         boolean[] wasRunning = new boolean[vrings.length];
         for (Vring v : vrings) {
             wasRunning[v.index()] = v.running();
