@@ -23,6 +23,8 @@ public final class BlkConfig {
     public static final int MAX_ZERO_SECTORS = 1 << 21;
 
     private final ByteBuffer bytes = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
+    /** The writeback byte, readable by queue threads on every write without taking the lock. */
+    private volatile boolean writeback;
 
     BlkConfig(long capacityBytes, int logicalBlockSize, int physicalBlockSize, int segMax, int numQueues,
               boolean writeback) {
@@ -35,6 +37,7 @@ public final class BlkConfig {
         bytes.putShort(MIN_IO_SIZE, (short) 1);
         bytes.putInt(OPT_IO_SIZE, 0);
         bytes.put(WRITEBACK, (byte) (writeback ? 1 : 0));
+        this.writeback = writeback;
         bytes.putShort(NUM_QUEUES, (short) numQueues);
         bytes.putInt(MAX_DISCARD_SECTORS, MAX_ZERO_SECTORS);
         bytes.putInt(MAX_DISCARD_SEG, MAX_DISCARD_SEGMENTS);
@@ -48,14 +51,15 @@ public final class BlkConfig {
         return bytes.array().clone();
     }
 
-    synchronized boolean writeback() {
-        return bytes.get(WRITEBACK) != 0;
+    boolean writeback() {
+        return writeback;
     }
 
     /** Only the one-byte writeback field is writable; any other write is refused. */
     synchronized boolean write(int offset, byte[] data) {
         if (offset == WRITEBACK && data.length == 1 && (data[0] == 0 || data[0] == 1)) {
             bytes.put(WRITEBACK, data[0]);
+            writeback = data[0] != 0;
             return true;
         }
         return false;
