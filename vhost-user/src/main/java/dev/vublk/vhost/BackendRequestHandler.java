@@ -373,7 +373,7 @@ public final class BackendRequestHandler {
     private void setLogBase(long size, long offset, Message m) throws Refused, IOException {
         try {
             int fd = m.fds()[0];
-            String problem = DirtyLog.problem(fd, size, offset, guestEnd());
+            String problem = DirtyLog.fileProblem(fd, size, offset, guestEnd());
             if (problem != null) {
                 throw new Refused(problem);
             }

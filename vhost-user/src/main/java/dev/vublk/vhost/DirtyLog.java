@@ -78,7 +78,7 @@ public final class DirtyLog implements AutoCloseable {
     }
 
     /** {@link #problem} for a descriptor, using its real size. */
-    static String problem(int fd, long size, long offset, long guestEnd) throws NativeException {
+    static String fileProblem(int fd, long size, long offset, long guestEnd) throws NativeException {
         return problem(size, offset, Fds.fileSize(fd), guestEnd);
     }
 
