@@ -13,7 +13,7 @@ import java.util.stream.Stream;
 /** Plain file descriptor operations. */
 public final class Fds {
     private static final int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
-    private static final long STAT_SIZE = 144, ST_MODE = 24;
+    private static final long STAT_SIZE = 144, ST_MODE = 24, ST_SIZE = 48;
     private static final int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFBLK = 0x6000;
 
     private Fds() {}
@@ -72,6 +72,18 @@ public final class Fds {
             Libc.call("fstat", null, Libc.FSTAT, fd, st);
             int type = st.get(ValueLayout.JAVA_INT, ST_MODE) & S_IFMT;
             return type == S_IFREG || type == S_IFBLK;
+        }
+    }
+
+    /**
+     * st_size of {@code fd}: a mapping reaching past it would raise SIGBUS on access, so sizes a
+     * peer claims for a descriptor it sent are checked against this first.
+     */
+    public static long fileSize(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment st = arena.allocate(STAT_SIZE, 8);
+            Libc.call("fstat", null, Libc.FSTAT, fd, st);
+            return st.get(ValueLayout.JAVA_LONG, ST_SIZE);
         }
     }
 

@@ -30,6 +30,7 @@ public final class BackendRequestHandler {
     private long ackedProtocolFeatures;
     private int backendReqFd = -1;
     private InflightArea inflight;
+    private DirtyLog dirtyLog;
 
     public BackendRequestHandler(Connection connection, VirtioDevice device) {
         this.connection = connection;
@@ -57,6 +58,7 @@ public final class BackendRequestHandler {
             }
             memory.close();
             closeInflight();
+            replaceDirtyLog(null);
             Fds.closeQuietly(backendReqFd);
         }
     }
@@ -93,6 +95,10 @@ public final class BackendRequestHandler {
             LOG.warn("refused {}: {}", type != null ? type : "request " + m.header().request(), e.getMessage());
             if (type != null && type.alwaysReplies()) {
                 connection.reply(m, ByteBuffer.allocate(0)); // an empty payload: the front-end sees a failure
+            } else if (type == MessageType.SET_LOG_BASE && logShmfd()) {
+                // QEMU waits for this reply whatever the flags, and reads no status from it: a
+                // non-zero value is the best failure signal there is, and it must not hang.
+                connection.reply(m, Payloads.u64(1));
             } else {
                 ack(m, false);
             }
@@ -137,6 +143,7 @@ public final class BackendRequestHandler {
                     v.reset();
                 }
                 ackedFeatures = 0;
+                replaceDirtyLog(null);
                 yield null;
             }
             case GET_QUEUE_NUM -> Payloads.u64(vrings.length);
@@ -186,7 +193,15 @@ public final class BackendRequestHandler {
             case SET_VRING_ADDR -> {
                 expect(m, Payloads.VRING_ADDRESS, 0);
                 VringAddress a = VringAddress.decode(p);
-                stoppedVring(a.index()).address(a);
+                Vring v = vring(a.index());
+                if (v.running() && sameRing(v.address(), a)) {
+                    // QEMU turns used-ring logging on and off (VringAddress.F_LOG) on running rings.
+                    stop(v);
+                    v.address(a);
+                    startIfReady(v);
+                } else {
+                    stoppedVring(a.index()).address(a);
+                }
                 yield null;
             }
             case SET_VRING_BASE -> {
@@ -279,7 +294,15 @@ public final class BackendRequestHandler {
                 ownFds(m);
                 yield null;
             }
-            case SET_LOG_BASE, SET_LOG_FD -> throw new Refused("dirty logging is not supported (LOG_SHMFD not offered)");
+            case SET_LOG_BASE -> {
+                expect(m, Payloads.LOG, 1);
+                if (!logShmfd()) {
+                    throw new Refused("LOG_SHMFD was not negotiated");
+                }
+                setLogBase(p.getLong(0), p.getLong(8), m);
+                yield Payloads.u64(0); // with LOG_SHMFD the front-end always waits for a reply
+            }
+            case SET_LOG_FD -> throw new Refused("SET_LOG_FD is not supported: the log is polled by the front-end");
             case GET_INFLIGHT_FD -> {
                 InflightDescriptor d = inflightDescriptor(m, 0);
                 int[] fd = {-1};
@@ -342,6 +365,50 @@ public final class BackendRequestHandler {
         return d;
     }
 
+    private boolean logShmfd() {
+        return has(ackedProtocolFeatures, ProtocolFeatures.LOG_SHMFD);
+    }
+
+    /** SET_LOG_BASE: maps the new bitmap, then swaps it in while no queue thread runs. */
+    private void setLogBase(long size, long offset, Message m) throws Refused, IOException {
+        try {
+            int fd = m.fds()[0];
+            String problem = DirtyLog.fileProblem(fd, size, offset, guestEnd());
+            if (problem != null) {
+                throw new Refused(problem);
+            }
+            DirtyLog log = DirtyLog.map(fd, size, offset);
+            withRingsStopped(() -> replaceDirtyLog(log));
+            LOG.info("dirty log of {} bytes set: pages up to 0x{} are logged", size,
+                    Long.toHexString(log.pages() << DirtyLog.PAGE_SHIFT));
+        } catch (dev.vublk.uring.NativeException e) {
+            throw new Refused("cannot map the dirty log: " + e.getMessage());
+        } finally {
+            closeFds(m); // the mapping keeps the bitmap
+        }
+    }
+
+    private long guestEnd() {
+        long end = 0;
+        for (dev.vublk.virtqueue.GuestRegion r : memory.memory().regions()) {
+            end = Math.max(end, r.guestEnd());
+        }
+        return end;
+    }
+
+    /** Only with every ring stopped, like {@link #replaceInflight}. */
+    private void replaceDirtyLog(DirtyLog log) {
+        if (dirtyLog != null) {
+            dirtyLog.close();
+        }
+        dirtyLog = log;
+    }
+
+    /** Whether two addresses describe the same ring, whatever their logging fields say. */
+    private static boolean sameRing(VringAddress a, VringAddress b) {
+        return a != null && a.descriptors() == b.descriptors() && a.used() == b.used() && a.available() == b.available();
+    }
+
     /** Only with every ring stopped: a queue thread must never touch an unmapped area. */
     private void replaceInflight(InflightArea area) {
         if (inflight != null) {
@@ -364,6 +431,21 @@ public final class BackendRequestHandler {
         if (unknown != 0) {
             throw new Refused("features 0x" + Long.toHexString(unknown) + " were not offered");
         }
+        if (((features ^ ackedFeatures) & bit(ProtocolFeatures.F_LOG_ALL)) != 0) {
+            // Migration starts and ends by toggling LOG_ALL on running rings; queue threads
+            // read it when they start, so running ones restart at the same position.
+            try {
+                withRingsStopped(() -> applyFeatures(features));
+            } catch (IOException e) {
+                throw new Refused("cannot restart the rings: " + e.getMessage());
+            }
+            LOG.info("dirty logging of all guest writes turned {}", has(features, ProtocolFeatures.F_LOG_ALL) ? "on" : "off");
+        } else {
+            applyFeatures(features);
+        }
+    }
+
+    private void applyFeatures(long features) {
         ackedFeatures = features;
         device.acknowledgeFeatures(features & ~bit(ProtocolFeatures.F_PROTOCOL_FEATURES));
         for (Vring v : vrings) {
@@ -416,6 +498,7 @@ public final class BackendRequestHandler {
             return;
         }
         v.inflight(inflight == null ? null : inflight.queue(v.index(), v.size()));
+        v.dirtyLog(dirtyLog, has(ackedFeatures, ProtocolFeatures.F_LOG_ALL));
         try {
             device.startQueue(v, memory);
             v.running(true);

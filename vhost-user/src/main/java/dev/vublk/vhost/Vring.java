@@ -16,6 +16,8 @@ public final class Vring {
     private boolean running;
     private boolean eventIdx;
     private InflightQueue inflight;
+    private DirtyLog dirtyLog;
+    private boolean logAll;
 
     Vring(int index) {
         this.index = index;
@@ -77,6 +79,22 @@ public final class Vring {
 
     void inflight(InflightQueue inflight) { this.inflight = inflight; }
 
+    /** The front-end's dirty log (SET_LOG_BASE), or null: used-ring writes go there when the address has F_LOG. */
+    public DirtyLog dirtyLog() { return dirtyLog; }
+
+    /** VHOST_F_LOG_ALL: every guest page the device writes goes to {@link #dirtyLog()}. */
+    public boolean logAll() { return logAll && dirtyLog != null; }
+
+    /** Where used-ring writes are logged: the log when the address asks for it (F_LOG), else null. */
+    public DirtyLog usedRingLog() {
+        return address != null && (address.flags() & VringAddress.F_LOG) != 0 ? dirtyLog : null;
+    }
+
+    void dirtyLog(DirtyLog log, boolean all) {
+        this.dirtyLog = log;
+        this.logAll = all;
+    }
+
     /** Forgets everything: RESET_OWNER, RESET_DEVICE and disconnect. */
     void reset() {
         kick(null);
@@ -88,5 +106,7 @@ public final class Vring {
         enabled = false;
         running = false;
         inflight = null;
+        dirtyLog = null;
+        logAll = false;
     }
 }

@@ -133,15 +133,15 @@ public final class BlkQueueDriver implements AutoCloseable {
         }
         byHead[head] = null;
         int slot = slotByHead[head];
-        int status = ram.segment(new GuestBuffer(slotArea.gpa() + (long) slot * SLOT_BYTES + STATUS_OFFSET, 1))
-                .get(ValueLayout.JAVA_BYTE, 0) & 0xff;
+        long statusGpa = slotArea.gpa() + (long) slot * SLOT_BYTES + STATUS_OFFSET;
+        int status = ram.segment(new GuestBuffer(statusGpa, 1)).get(ValueLayout.JAVA_BYTE, 0) & 0xff;
         freeSlots[freeSlotCount++] = slot;
         if (tableByHead[head] != null) {
             ram.free(tableByHead[head]);
             tableByHead[head] = null;
         }
         inFlight--;
-        return new BlkCompletion(c, status, e.length());
+        return new BlkCompletion(c, status, e.length(), statusGpa);
     }
 
     /** Submits and waits for that very request (nothing else may be in flight). */

@@ -39,6 +39,8 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private int[] bases;
     private VhostUserClient.Inflight inflight;
     private dev.vublk.uring.MappedRegion inflightMap;
+    private int logFd = -1;
+    private dev.vublk.uring.MappedRegion logMap;
     /** Regions the backend holds on this connection (ADD_MEM_REG): like QEMU's shadow table, only differences are sent. */
     private final java.util.Set<RamRegion> sentRegions = new java.util.HashSet<>();
 
@@ -109,6 +111,9 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
                 | bit(ProtocolFeatures.RESET_DEVICE);
         if (options.inflight()) {
             want |= bit(ProtocolFeatures.INFLIGHT_SHMFD);
+        }
+        if (options.dirtyLog()) {
+            want |= bit(ProtocolFeatures.LOG_SHMFD);
         }
         if (options.style() == FrontendStyle.QEMU) {
             want |= bit(ProtocolFeatures.BACKEND_REQ);
@@ -286,6 +291,64 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
         start();
     }
 
+    /**
+     * Migration's first step (QEMU's order): a memfd bitmap covering all guest RAM, one bit per
+     * 4 KiB page, given with SET_LOG_BASE. Returns this frontend's mapping of it.
+     */
+    public java.lang.foreign.MemorySegment setDirtyLog() {
+        long end = 0;
+        for (RamRegion r : ram.regions()) {
+            end = Math.max(end, r.guestEnd());
+        }
+        long bytes = (((end + 4095) >>> 12) + 63) / 64 * 8;
+        try {
+            int fd = dev.vublk.uring.MemFd.create("dirty-log", bytes);
+            dev.vublk.uring.MappedRegion map = dev.vublk.uring.MappedRegion.map(fd, 0, bytes, true);
+            closeDirtyLog();
+            logFd = fd;
+            logMap = map;
+        } catch (dev.vublk.uring.NativeException e) {
+            throw new VhostUserException("cannot create the dirty log: " + e.getMessage(), e);
+        }
+        client.setLogBase(bytes, 0, logFd);
+        return logMap.segment();
+    }
+
+    /** The bitmap {@link #setDirtyLog()} shared, or null. */
+    public java.lang.foreign.MemorySegment dirtyLog() {
+        return logMap == null ? null : logMap.segment();
+    }
+
+    /**
+     * Starts (or ends) logging like QEMU's vhost_dev_set_log: SET_FEATURES with (without)
+     * VHOST_F_LOG_ALL, then SET_VRING_ADDR of every ring with (without) VHOST_VRING_F_LOG, all
+     * while the rings run.
+     */
+    public void logAll(boolean on) {
+        long f = on ? features | bit(ProtocolFeatures.F_LOG_ALL) : features;
+        client.setFeatures(f);
+        for (BlkQueueDriver q : queues) {
+            if (on && client.replyAck()) {
+                // QEMU waits for the ack when it turns used-ring logging on, not when it turns it off.
+                Reply r = client.exchange(dev.vublk.vhost.MessageType.SET_VRING_ADDR, q.virtqueue().address(true).encode(), true);
+                if (r.u64() != 0) {
+                    throw new VhostUserRefused("SET_VRING_ADDR with the log flag refused", r.u64());
+                }
+            } else {
+                client.setVringAddr(q.virtqueue().address(on));
+            }
+        }
+    }
+
+    private void closeDirtyLog() {
+        if (logMap != null) {
+            logMap.close();
+            logMap = null;
+        }
+        dev.vublk.uring.Fds.closeQuietly(logFd);
+        logFd = -1;
+    }
+
     /** ADD_MEM_REG of a region, remembered as held by the backend. */
     public void addRegion(RamRegion r) {
         client.addMemReg(r);
@@ -325,6 +388,7 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
             dev.vublk.uring.Fds.closeQuietly(inflight.fd());
             inflight = null;
         }
+        closeDirtyLog();
         for (BlkQueueDriver q : queues) {
             q.close();
         }

@@ -357,7 +357,23 @@ public final class VhostUserClient implements AutoCloseable {
 
     public void setLogBase(long size, long offset, int fd) {
         ByteBuffer b = ByteBuffer.allocate(Payloads.LOG).order(ByteOrder.LITTLE_ENDIAN).putLong(0, size).putLong(8, offset);
-        request(MessageType.SET_LOG_BASE, b, fd);
+        if (!ProtocolFeatures.has(protocolFeatures, ProtocolFeatures.LOG_SHMFD)) {
+            request(MessageType.SET_LOG_BASE, b, fd);
+            return;
+        }
+        long answer = setLogBaseRaw(b, fd);
+        if (answer != 0) {
+            throw new VhostUserRefused("SET_LOG_BASE refused with " + answer, answer);
+        }
+    }
+
+    /**
+     * SET_LOG_BASE with LOG_SHMFD negotiated, as QEMU sends it: no NEED_REPLY, yet the backend
+     * always answers; returns the u64 it answered.
+     */
+    public long setLogBaseRaw(ByteBuffer payload, int... fds) {
+        exchange(MessageType.SET_LOG_BASE, payload, false, fds);
+        return receiveReplyTo(MessageType.SET_LOG_BASE.code()).u64();
     }
 
     @Override

@@ -68,8 +68,20 @@ public final class VirtqueueDriver implements AutoCloseable {
 
     /** SET_VRING_ADDR payload: the rings' frontend-virtual addresses. */
     public VringAddress address() {
-        return new VringAddress(index, 0, ram.userAddress(ring.descGpa()), ram.userAddress(ring.usedGpa()),
-                ram.userAddress(ring.availGpa()), 0);
+        return address(false);
+    }
+
+    /** With {@code logUsed}, asks the backend to log used-ring writes at the used ring's GPA (VHOST_VRING_F_LOG). */
+    public VringAddress address(boolean logUsed) {
+        return new VringAddress(index, logUsed ? VringAddress.F_LOG : 0, ram.userAddress(ring.descGpa()),
+                ram.userAddress(ring.usedGpa()), ram.userAddress(ring.availGpa()), logUsed ? ring.usedGpa() : 0);
+    }
+
+    /** Guest-physical bytes of the used ring: what the backend writes besides the buffers. */
+    public long usedRingGpa() { return ring.usedGpa(); }
+
+    public long usedRingBytes() {
+        return dev.vublk.virtqueue.RingLayout.usedRingBytes(ring.size(), ring.eventIdx());
     }
 
     /** Kicks if the backend asked for it (EVENT_IDX or NO_NOTIFY); returns whether it kicked. */

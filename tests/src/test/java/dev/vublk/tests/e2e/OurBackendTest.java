@@ -57,12 +57,13 @@ class OurBackendTest {
         VhostUserClient c = f.connect(FrontendOptions.qemu(1)).client();
         assertEquals(bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.CONFIGURE_MEM_SLOTS) | bit(ProtocolFeatures.RESET_DEVICE)
-                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD), c.getProtocolFeatures());
+                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD)
+                | bit(ProtocolFeatures.LOG_SHMFD), c.getProtocolFeatures());
         c.setProtocolFeatures(bit(ProtocolFeatures.REPLY_ACK));
         // Features never offered are refused, and so are protocol features never offered.
         assertEquals(1, c.exchange(MessageType.SET_FEATURES, Payloads.u64(bit(40)), true).u64());
         assertEquals(1, c.exchange(MessageType.SET_PROTOCOL_FEATURES,
-                Payloads.u64(bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.LOG_SHMFD)), true).u64());
+                Payloads.u64(bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.PAGEFAULT)), true).u64());
         assertEquals(0, c.exchange(MessageType.SET_FEATURES, Payloads.u64(bit(ProtocolFeatures.F_PROTOCOL_FEATURES)
                 | bit(BlkFeatures.VERSION_1)), true).u64());
     }
@@ -74,7 +75,7 @@ class OurBackendTest {
         VhostUserClient c = fe.client();
         int memfd = MemFd.create("log", 4096);
         try {
-            // LOG_SHMFD is not offered: SET_LOG_BASE gets a failure ack and the device keeps working.
+            // LOG_SHMFD is not negotiated here: SET_LOG_BASE gets a failure ack and the device keeps working.
             VhostUserRefused e = assertThrows(VhostUserRefused.class, () -> {
                 Reply r = c.exchange(MessageType.SET_LOG_BASE, java.nio.ByteBuffer.allocate(Payloads.LOG), true, memfd);
                 if (r.u64() != 0) {

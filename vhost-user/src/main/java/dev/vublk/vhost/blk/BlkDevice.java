@@ -44,7 +44,7 @@ public final class BlkDevice implements VirtioDevice {
     public long features() {
         long f = BlkFeatures.of(BlkFeatures.VERSION_1, BlkFeatures.RING_INDIRECT_DESC, BlkFeatures.RING_EVENT_IDX,
                 BlkFeatures.SIZE_MAX, BlkFeatures.SEG_MAX, BlkFeatures.BLK_SIZE, BlkFeatures.TOPOLOGY,
-                BlkFeatures.FLUSH, BlkFeatures.CONFIG_WCE, BlkFeatures.MQ);
+                BlkFeatures.FLUSH, BlkFeatures.CONFIG_WCE, BlkFeatures.MQ, ProtocolFeatures.F_LOG_ALL);
         if (image.readOnly()) {
             f |= bit(BlkFeatures.RO);
         } else {
@@ -60,7 +60,8 @@ public final class BlkDevice implements VirtioDevice {
     public long protocolFeatures() {
         return bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.CONFIGURE_MEM_SLOTS) | bit(ProtocolFeatures.RESET_DEVICE)
-                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD);
+                | bit(ProtocolFeatures.BACKEND_REQ) | bit(ProtocolFeatures.INFLIGHT_SHMFD)
+                | bit(ProtocolFeatures.LOG_SHMFD);
     }
 
     @Override

@@ -11,10 +11,12 @@ import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
+import dev.vublk.vhost.DirtyLog;
 import dev.vublk.vhost.InflightQueue;
 import dev.vublk.vhost.Vring;
 import dev.vublk.virtqueue.DescriptorChain;
 import dev.vublk.virtqueue.GuestMemory;
+import dev.vublk.virtqueue.RingLayout;
 import dev.vublk.virtqueue.VirtqueueException;
 import dev.vublk.virtqueue.SplitQueue;
 import java.io.IOException;
@@ -46,6 +48,12 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     private final ArrayDeque<BlkRequest> pool = new ArrayDeque<>();
     private final BlkRequestParser parser;
     private final InflightQueue inflight;
+    /** Non-null while migration logs every guest write (VHOST_F_LOG_ALL with a log set). */
+    private final DirtyLog writeLog;
+    /** Non-null while used-ring writes are logged (F_LOG in the ring address). */
+    private final DirtyLog usedLog;
+    private final long usedGpa;
+    private long usedBytes;
     private int[] resubmit = new int[0];
     private volatile boolean stopRequested;
     private IoUring ring;
@@ -65,6 +73,9 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         this.kick = vring.kick();
         this.parser = new BlkRequestParser(device);
         this.inflight = vring.inflight();
+        this.writeLog = vring.logAll() ? vring.dirtyLog() : null;
+        this.usedLog = vring.usedRingLog();
+        this.usedGpa = vring.address().log();
         this.thread = new Thread(this, "vq-" + index);
     }
 
@@ -135,6 +146,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
             }
         }
         chain = queue.newChain();
+        usedBytes = RingLayout.usedRingBytes(vring.size(), vring.eventIdx());
+        logUsedRing();
         ring = new IoUring(Math.min(4096, Math.max(64, vring.size() * 2)), true);
         worker = device.image().newWorker(ring);
         kickBuffer = arena.allocate(8, 8);
@@ -208,6 +221,22 @@ final class BlkQueueThread implements Runnable, IoCompletion {
                 startRequest();
             }
         } while (!stopRequested && queue.enableKicks());
+        logUsedRing(); // the kick suppression fields live in the used ring
+    }
+
+    /** Whether requests must record the guest ranges they write (see {@link BlkRequest#recordWritable}). */
+    boolean logsWrites() {
+        return writeLog != null;
+    }
+
+    /**
+     * Logs the whole used ring, once per batch: it is a page or two, and marking it all is
+     * cheaper than tracking which elements and flags changed.
+     */
+    private void logUsedRing() {
+        if (usedLog != null) {
+            usedLog.mark(usedGpa, usedBytes);
+        }
     }
 
     private void startRequest() {
@@ -231,6 +260,9 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
         if (r.statusAddress != 0) {
             r.writeStatus(status);
+        }
+        if (writeLog != null) {
+            r.markWritten(writeLog); // after the data and status are in guest memory, before the guest hears
         }
         stage(r.head, status == S_OK ? r.usedLength : 1);
         inFlight--;
@@ -261,6 +293,7 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
         usedPending = false;
         queue.publishUsed();
+        logUsedRing();
         if (inflight != null) {
             inflight.published(queue.usedIdx());
         }

@@ -6,6 +6,8 @@ import static dev.vublk.vhost.blk.BlkRequestType.S_OK;
 import dev.vublk.block.BlockWorker;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoVecArray;
+import dev.vublk.vhost.DirtyLog;
+import dev.vublk.virtqueue.DescriptorChain;
 import dev.vublk.virtqueue.PieceConsumer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -29,6 +31,10 @@ final class BlkRequest implements IoCompletion {
     private int pending;
     private int firstError;
     private boolean flushAfter;
+    /** Guest ranges of the chain's writable buffers, kept only while migration logs every write. */
+    private long[] writtenGpas = new long[0];
+    private long[] writtenLengths = new long[0];
+    private int writtenCount;
 
     BlkRequest(BlkQueueThread owner, int iovCapacity) {
         this.owner = owner;
@@ -44,7 +50,32 @@ final class BlkRequest implements IoCompletion {
         this.pending = 0;
         this.firstError = 0;
         this.flushAfter = false;
+        this.writtenCount = 0;
         data.clear();
+    }
+
+    /**
+     * Remembers where the device may write in guest-physical terms (the iovecs hold host
+     * addresses), so {@link #markWritten} can log the pages once the data is there.
+     */
+    void recordWritable(DescriptorChain chain) {
+        int n = chain.size() - chain.firstWritable();
+        if (writtenGpas.length < n) {
+            writtenGpas = new long[Math.max(n, chain.capacity())]; // once per pooled request
+            writtenLengths = new long[writtenGpas.length];
+        }
+        for (int i = chain.firstWritable(), k = 0; i < chain.size(); i++, k++) {
+            writtenGpas[k] = chain.address(i);
+            writtenLengths[k] = chain.length(i);
+        }
+        writtenCount = n;
+    }
+
+    /** Logs every writable buffer of the chain: the data (IN, GET_ID) and the status byte. */
+    void markWritten(DirtyLog log) {
+        for (int i = 0; i < writtenCount; i++) {
+            log.mark(writtenGpas[i], writtenLengths[i]);
+        }
     }
 
     /** Counts a block operation about to be started; call before starting it. */

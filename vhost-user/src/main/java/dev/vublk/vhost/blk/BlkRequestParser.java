@@ -60,6 +60,9 @@ final class BlkRequestParser {
             return;
         }
         r.reset(chain.head(), -1, statusAddress);
+        if (owner.logsWrites()) {
+            r.recordWritable(chain);
+        }
         if (chain.readableBytes() < HEADER_BYTES || !chain.read(0, scratch, 0, HEADER_BYTES)) {
             owner.finish(r, S_IOERR, 0);
             return;
