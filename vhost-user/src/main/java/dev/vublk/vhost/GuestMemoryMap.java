@@ -90,6 +90,13 @@ public final class GuestMemoryMap implements AutoCloseable {
             throw new BackendRequestHandler.Refused("invalid memory region " + d);
         }
         try {
+            // A mapping past the end of its file faults (SIGBUS) on first touch and would kill the
+            // process: refuse a region its file cannot back.
+            long fileSize = dev.vublk.uring.Fds.fileSize(fd);
+            if (d.mmapOffset() > fileSize || d.size() > fileSize - d.mmapOffset()) {
+                throw new BackendRequestHandler.Refused("memory region " + d + " reaches past the end of its "
+                        + fileSize + "-byte file");
+            }
             // The mapping covers the offset too: QEMU passes offsets that need not be page aligned.
             return MappedRegion.map(fd, 0, d.mmapOffset() + d.size(), true);
         } catch (NativeException e) {

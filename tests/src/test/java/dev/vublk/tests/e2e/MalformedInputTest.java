@@ -16,6 +16,8 @@ import dev.vublk.tests.frontend.VhostUserClient;
 import dev.vublk.tests.frontend.VhostUserException;
 import dev.vublk.tests.frontend.VirtqueueDriver;
 import dev.vublk.uring.EventFd;
+import dev.vublk.uring.Fds;
+import dev.vublk.uring.MemFd;
 import dev.vublk.vhost.MemoryRegionDescriptor;
 import dev.vublk.vhost.MessageHeader;
 import dev.vublk.vhost.MessageType;
@@ -142,6 +144,23 @@ class MalformedInputTest {
                     new MemoryRegionDescriptor(1L << 32, 4096, 1L << 46, 0)));
             assertEquals(1, ack(c.exchange(MessageType.SET_MEM_TABLE, table, true, fe.ram().region(0).fd()),
                     MessageType.SET_MEM_TABLE));
+        }
+        stillServes();
+    }
+
+    /** Touching a mapping past the end of its file raises SIGBUS: such a region must never be mapped. */
+    @Test
+    void regionLargerThanItsFileIsRefused() throws Exception {
+        int fd = MemFd.create("small", 1 << 20);
+        try {
+            var tooBig = new MemoryRegionDescriptor(1L << 32, 64L << 20, 1L << 46, 0);
+            assertEquals(1, ack(c.exchange(MessageType.ADD_MEM_REG, tooBig.encodeSingle(), true, fd),
+                    MessageType.ADD_MEM_REG));
+            var pastEnd = new MemoryRegionDescriptor(1L << 32, 1 << 20, 1L << 46, 4096);
+            assertEquals(1, ack(c.exchange(MessageType.ADD_MEM_REG, pastEnd.encodeSingle(), true, fd),
+                    MessageType.ADD_MEM_REG));
+        } finally {
+            Fds.closeQuietly(fd);
         }
         stillServes();
     }
