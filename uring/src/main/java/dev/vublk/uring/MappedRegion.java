@@ -10,7 +10,6 @@ import java.lang.foreign.MemorySegment;
  */
 public final class MappedRegion implements AutoCloseable {
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
-    private static final long MAP_FAILED = -1L;
 
     private final Arena arena;
     private final MemorySegment segment;
@@ -26,10 +25,8 @@ public final class MappedRegion implements AutoCloseable {
             throw new NativeException("mmap", Errno.EINVAL);
         }
         int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+        // Libc.call turns MAP_FAILED ((void *) -1) into the exception.
         long address = Libc.call("mmap", null, Libc.MMAP, MemorySegment.NULL, length, prot, MAP_SHARED, fd, offset);
-        if (address == MAP_FAILED) {
-            throw new NativeException("mmap", Libc.errno());
-        }
         Arena arena = Arena.ofShared();
         MemorySegment segment = MemorySegment.ofAddress(address).reinterpret(length, arena, s -> unmap(s, length));
         return new MappedRegion(arena, segment);

@@ -112,8 +112,6 @@ public final class BlkDevice implements VirtioDevice {
 
     BlkStats stats() { return stats; }
 
-    public BlkStats statistics() { return stats; }
-
     byte[] serial() { return serial; }
 
     int logicalBlockSize() { return options.logicalBlockSize(); }

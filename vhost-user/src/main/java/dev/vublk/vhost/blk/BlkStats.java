@@ -15,14 +15,6 @@ public final class BlkStats {
     final LongAdder bytesRead = new LongAdder();
     final LongAdder bytesWritten = new LongAdder();
 
-    public long flushes() { return flushes.sum(); }
-
-    public long reads() { return reads.sum(); }
-
-    public long writes() { return writes.sum(); }
-
-    public long errors() { return errors.sum(); }
-
     @Override
     public String toString() {
         return "reads=" + reads.sum() + " writes=" + writes.sum() + " flushes=" + flushes.sum()
