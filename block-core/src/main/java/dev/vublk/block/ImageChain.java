@@ -4,6 +4,7 @@ import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -63,9 +64,23 @@ public final class ImageChain {
         return record(target, openNamed(image, "external data file", target, writable, direct));
     }
 
-    /** The paths opened so far, top first, as named. */
-    public List<Path> paths() {
-        return List.copyOf(paths);
+    /**
+     * A file name read from an image as a path: a relative name is taken from the directory of
+     * the image naming it (never from the working directory). Empty names and names the file
+     * system cannot hold (a NUL byte) are refused here; over-long ones fail when resolved.
+     */
+    public static Path resolve(Path image, String role, String name) throws ImageException {
+        if (name == null || name.isEmpty()) {
+            throw new ImageException(image, "the " + role + " name is empty");
+        }
+        Path p;
+        try {
+            p = Path.of(name);
+        } catch (InvalidPathException e) {
+            throw new ImageException(image, "the " + role + " name is no usable path: " + e.getReason());
+        }
+        Path dir = image.toAbsolutePath().getParent();
+        return p.isAbsolute() || dir == null ? p : dir.resolve(p);
     }
 
     private NativeFile openNamed(Path image, String role, Path target, boolean writable, boolean direct) throws IOException {

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -188,6 +189,35 @@ class LinkedFilesTest {
         QemuTools.create(data, "qcow2", "data_file=" + dir.resolve("data.raw"), SIZE);
         QemuTools.img("amend", "-q", "-f", "qcow2", "-o", "data_file=data.qcow2", data.toString());
         assertMessage(refused(data, ImageOptions.defaults()), "loops");
+    }
+
+    /** Overwrites bytes of a file in place. */
+    private static void patch(Path file, long offset, byte[] bytes) throws IOException {
+        try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(bytes), offset);
+        }
+    }
+
+    @Test
+    void oddNamesAreRefusedWithTheirCause() throws IOException {
+        Path nul = qcowOver(dir.resolve("nul.qcow2"), "ab", "raw");
+        long nameAt = java.nio.ByteBuffer.wrap(Files.readAllBytes(nul)).getLong(8);
+        patch(nul, nameAt + 1, new byte[] {0});
+        assertMessage(refused(nul, ImageOptions.defaults()), "the backing file name is no usable path: Nul character not allowed");
+
+        Path longName = qcowOver(dir.resolve("long.qcow2"), "a".repeat(1000), "raw");
+        assertMessage(refused(longName, ImageOptions.defaults()), "cannot resolve backing file", "File name too long");
+
+        Path empty = dir.resolve("empty.qcow2");
+        QemuTools.create(empty, "qcow2", "data_file=" + dir.resolve("data.raw"), SIZE);
+        byte[] head = Arrays.copyOf(Files.readAllBytes(empty), 4096);
+        int ext = 104; // v3 header length: extensions follow; find the external data file one (type "DATA")
+        while (java.nio.ByteBuffer.wrap(head).getInt(ext) != 0x44415441) {
+            ext += 8 + ((java.nio.ByteBuffer.wrap(head).getInt(ext + 4) + 7) & ~7);
+        }
+        patch(empty, ext + 4, new byte[12]); // length 0, then the end-of-extensions marker
+
+        assertMessage(refused(empty, ImageOptions.defaults()), "the external data file name is empty");
     }
 
     @Test

@@ -72,8 +72,8 @@ public final class QcowImage implements BlockImage {
                         + " (repair it with 'qemu-img check -r all')");
             }
             if (h.hasDataFile()) {
-                Path dataPath = resolve(path, h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE));
-                dataFile = chain.openDataFile(path, dataPath, !readOnly, options.direct());
+                String name = h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE);
+                dataFile = chain.openDataFile(path, ImageChain.resolve(path, "external data file", name), !readOnly, options.direct());
             }
             if (h.backingFile() != null) {
                 backing = openBacking(path, h, options, chain);
@@ -164,7 +164,7 @@ public final class QcowImage implements BlockImage {
                 default -> throw new ImageException(path, "unsupported backing file format '" + fmt + "'");
             };
         }
-        NativeFile file = chain.openLink(path, "backing file", resolve(path, h.backingFile()));
+        NativeFile file = chain.openLink(path, "backing file", ImageChain.resolve(path, "backing file", h.backingFile()));
         ImageOptions ro = options.withReadOnly(true);
         try {
             if (format == null) {
@@ -195,16 +195,6 @@ public final class QcowImage implements BlockImage {
             closeQuietly(data);
             throw e;
         }
-    }
-
-    /** Relative names are relative to the folder of the image that names them. */
-    static Path resolve(Path image, String name) {
-        Path p = Path.of(name);
-        if (p.isAbsolute()) {
-            return p;
-        }
-        Path dir = image.toAbsolutePath().getParent();
-        return dir == null ? p : dir.resolve(p);
     }
 
     private static void closeQuietly(NativeFile file, NativeFile second, BlockImage backing) {
