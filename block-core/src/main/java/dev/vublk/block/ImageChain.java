@@ -99,7 +99,9 @@ public final class ImageChain {
         checkAllowed(image, role, target, real);
         NativeFile file;
         try {
-            file = NativeFile.openRegular(real, writable, direct);
+            // Opened by the name, as QEMU does, so the file's own relative names resolve beside the
+            // name (a symbolic link), not beside its target.
+            file = NativeFile.openRegular(target, writable, direct);
         } catch (IOException e) {
             throw new ImageException(image, "cannot open " + role + " " + target + ": " + e.getMessage(), e);
         }

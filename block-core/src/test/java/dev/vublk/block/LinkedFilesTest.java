@@ -97,7 +97,7 @@ class LinkedFilesTest {
         Path top = qcowOver(sub.resolve("top.qcow2"), "base.raw", "raw");
         Path fromCwd = Path.of("").toAbsolutePath().relativize(top);
         try (BlockImage image = Images.open(fromCwd, null, ImageOptions.defaults())) {
-            assertEquals(sub.resolve("base.raw"), image.backing().path());
+            assertEquals(sub.resolve("base.raw").toRealPath(), image.backing().path().toRealPath());
         }
     }
 
