@@ -3,6 +3,7 @@ package dev.vublk.block;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
@@ -102,6 +103,8 @@ public final class ImageChain {
             // Opened by the name, as QEMU does, so the file's own relative names resolve beside the
             // name (a symbolic link), not beside its target.
             file = NativeFile.openRegular(target, writable, direct);
+        } catch (FileSystemException e) {
+            throw new ImageException(image, role + " " + target + " refused: it " + e.getReason(), e);
         } catch (IOException e) {
             throw new ImageException(image, "cannot open " + role + " " + target + ": " + e.getMessage(), e);
         }
