@@ -15,6 +15,19 @@ public interface BlockImage extends AutoCloseable {
 
     ImageFormat format();
 
+    /** The image file as it was named (by the operator, or by the image above it). */
+    java.nio.file.Path path();
+
+    /** The image unallocated ranges are read from: the backing file or VHDX parent; null if none. */
+    default BlockImage backing() {
+        return null;
+    }
+
+    /** A qcow2 external data file holding the guest data, or null. */
+    default java.nio.file.Path externalDataFile() {
+        return null;
+    }
+
     /** Offsets and lengths of guest requests must be multiples of this (512 or 4096). */
     int requestAlignment();
 

@@ -2,7 +2,8 @@ package dev.vublk.block;
 
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
-import java.nio.ByteBuffer;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /** The image formats the backend serves, and detection by magic number. */
@@ -11,17 +12,32 @@ public enum ImageFormat {
 
     private static final int QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
     private static final long VHDX_MAGIC = 0x656c696678646876L; // "vhdxfile" read little-endian
+    private static final ValueLayout.OfInt BIG_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfLong LITTLE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Bytes at the start of a file that {@link #detect} looks at. */
+    public static final int MAGIC_BYTES = 8;
 
     /** Looks at the first bytes; anything without a known magic is RAW. */
     public static ImageFormat detect(NativeFile file) throws IOException {
-        if (file.size() < 8) {
+        if (file.size() < MAGIC_BYTES) {
             return RAW;
         }
-        byte[] head = file.readBytes(0, 8);
-        if (ByteBuffer.wrap(head).order(ByteOrder.BIG_ENDIAN).getInt(0) == QCOW_MAGIC) {
+        return detect(MemorySegment.ofArray(file.readBytes(0, MAGIC_BYTES)));
+    }
+
+    /**
+     * The format data starting a file would be detected as: the one test for files being opened
+     * and for guest writes to the first sector of a probed RAW image.
+     */
+    public static ImageFormat detect(MemorySegment head) {
+        if (head.byteSize() < MAGIC_BYTES) {
+            return RAW;
+        }
+        if (head.get(BIG_INT, 0) == QCOW_MAGIC) {
             return QCOW2;
         }
-        if (ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN).getLong(0) == VHDX_MAGIC) {
+        if (head.get(LITTLE_LONG, 0) == VHDX_MAGIC) {
             return VHDX;
         }
         return RAW;

@@ -9,20 +9,30 @@ package dev.vublk.block;
  *                        does not name it (off by default: a guest-written raw backing file could
  *                        otherwise pose as a qcow2 image pointing at any host file)
  * @param cacheBytes      metadata cache budget per image (0 = the format's default)
- * @param maxChainDepth   the longest backing/parent chain accepted
+ * @param maxChainDepth   the most backing files / VHDX parents below the image, all formats counted
+ * @param linkedFiles     which backing, external data and parent files an image may name
  */
-public record ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth) {
+public record ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
+                           LinkedFilePolicy linkedFiles) {
     public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
+
+    public ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth) {
+        this(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, LinkedFilePolicy.ANY);
+    }
 
     public static ImageOptions defaults() {
         return new ImageOptions(false, false, false, 0, DEFAULT_MAX_CHAIN_DEPTH);
     }
 
     public ImageOptions withReadOnly(boolean ro) {
-        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth);
+        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles);
     }
 
     public ImageOptions withDirect(boolean d) {
-        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth);
+        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth, linkedFiles);
+    }
+
+    public ImageOptions withLinkedFiles(LinkedFilePolicy policy) {
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, policy);
     }
 }

@@ -7,12 +7,17 @@ import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Opens an image of any supported format. */
 public final class Images {
     private Images() {}
 
-    /** Opens {@code path}; {@code format} null means detect by magic number. */
+    /**
+     * Opens {@code path}; {@code format} null means detect by magic number. A RAW image found by
+     * detection refuses guest writes that would give it another format's magic.
+     */
     public static BlockImage open(Path path, ImageFormat format, ImageOptions options) throws IOException {
         if (!Files.exists(path)) {
             throw new ImageException(path, "no such file");
@@ -22,7 +27,7 @@ public final class Images {
         }
         ImageFormat actual = format != null ? format : detect(path);
         return switch (actual) {
-            case RAW -> RawImage.open(path, options);
+            case RAW -> RawImage.open(path, options, format == null);
             case QCOW2 -> QcowImage.open(path, options);
             case VHDX -> VhdxImage.open(path, options);
         };
@@ -32,5 +37,29 @@ public final class Images {
         try (NativeFile f = NativeFile.open(path, false, false)) {
             return ImageFormat.detect(f);
         }
+    }
+
+    /**
+     * One line per image of the chain, top first: path, format, virtual size, access, and the
+     * files it names (for the startup log, so an operator sees every file the backend opened).
+     */
+    public static List<String> describeChain(BlockImage top) {
+        List<String> lines = new ArrayList<>();
+        for (BlockImage i = top; i != null; i = i.backing()) {
+            StringBuilder b = new StringBuilder(i == top ? "image " : "  backed by ").append(i.path())
+                    .append(": ").append(i.format()).append(", ").append(i.size()).append(" bytes, ")
+                    .append(i.readOnly() ? "read-only" : "read-write");
+            if (i.externalDataFile() != null) {
+                b.append(", external data file ").append(i.externalDataFile());
+            }
+            if (i.backing() != null) {
+                b.append(", ").append(i.format() == ImageFormat.VHDX ? "parent " : "backing file ").append(i.backing().path());
+            }
+            if (i instanceof RawImage raw && raw.guardsFirstSector()) {
+                b.append(", format detected (writes that would change it are refused)");
+            }
+            lines.add(b.toString());
+        }
+        return lines;
     }
 }

@@ -81,6 +81,12 @@ public final class WorkerDriver implements AutoCloseable {
         return await();
     }
 
+    /** Writes from iovecs the caller laid out (e.g. a magic number split across entries). */
+    public int writev(long offset, IoVecArray iov) throws IOException {
+        worker.write(offset, iov, this::completed, 2);
+        return await();
+    }
+
     public int flush() throws IOException {
         worker.flush(this::completed, 3);
         return await();

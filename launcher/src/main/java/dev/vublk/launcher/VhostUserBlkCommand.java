@@ -6,6 +6,8 @@ import dev.vublk.block.BlockImage;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
+import dev.vublk.block.LinkedFilePolicy;
+import dev.vublk.block.raw.RawImage;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDevice;
@@ -13,6 +15,8 @@ import dev.vublk.vhost.blk.BlkDeviceOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.ArgGroup;
@@ -59,6 +63,16 @@ final class VhostUserBlkCommand implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "FMT", defaultValue = "auto",
             description = "auto, raw, qcow2 or vhdx (default: ${DEFAULT-VALUE}).")
     Format format;
+
+    @Option(names = "--allow-backing-dir", paramLabel = "DIR",
+            description = "Open backing files, qcow2 external data files and VHDX parents named by the image only"
+                    + " if their real path (symbolic links followed) lies under DIR; repeatable.")
+    List<Path> allowedBackingDirs = new ArrayList<>();
+
+    @Option(names = "--no-backing-files",
+            description = "Refuse an image that names any backing file, external data file or VHDX parent"
+                    + " (for images from untrusted sources).")
+    boolean noBackingFiles;
 
     @Option(names = "--num-queues", paramLabel = "N", defaultValue = "8",
             description = "Queues offered to the VMM (default: ${DEFAULT-VALUE}); each started queue gets a thread.")
@@ -107,7 +121,8 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         });
         BlkDeviceOptions options = new BlkDeviceOptions(numQueues, queueSize,
                 serial != null ? serial : defaultSerial(blkFile), logicalBlockSize, writeCache == OnOff.on);
-        ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct);
+        ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct)
+                .withLinkedFiles(linkedFilePolicy());
         ImageFormat fmt = format == Format.auto ? null : ImageFormat.valueOf(format.name().toUpperCase());
         BlockImage image;
         try {
@@ -116,6 +131,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("vhost-user-blk: cannot open image: " + e.getMessage());
             return 1;
         }
+        logChain(image);
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             VhostUserServer server = new VhostUserServer(listener, () -> new BlkDevice(image, options));
@@ -126,6 +142,30 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             server.run();
         }
         return 0;
+    }
+
+    /** Resolves the allowed directories now, so a later symlink change cannot widen them. */
+    private LinkedFilePolicy linkedFilePolicy() {
+        if (noBackingFiles) {
+            return LinkedFilePolicy.NONE;
+        }
+        if (allowedBackingDirs.isEmpty()) {
+            return LinkedFilePolicy.ANY;
+        }
+        try {
+            return LinkedFilePolicy.confinedTo(allowedBackingDirs);
+        } catch (IOException e) {
+            throw new ParameterException(spec.commandLine(), "--allow-backing-dir: " + e.getMessage());
+        }
+    }
+
+    private static void logChain(BlockImage image) {
+        org.slf4j.Logger log = LoggerFactory.getLogger(VhostUserBlkCommand.class);
+        Images.describeChain(image).forEach(log::info);
+        if (image instanceof RawImage raw && raw.guardsFirstSector()) {
+            log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
+                    + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.path());
+        }
     }
 
     private void validate() {
@@ -146,6 +186,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         if (serial != null && serial.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 20) {
             throw new ParameterException(spec.commandLine(), "--serial is limited to 20 bytes");
+        }
+        if (noBackingFiles && !allowedBackingDirs.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "--no-backing-files and --allow-backing-dir exclude each other");
         }
         if (Level.toLevel(logLevel, null) == null) {
             throw new ParameterException(spec.commandLine(), "unknown --log-level " + logLevel);

@@ -66,6 +66,50 @@ class LauncherTest {
         assertTrue(r.err().contains("nope.raw") && r.err().contains("does not exist"), r.err());
     }
 
+    /** A qcow2 naming {@code backing}, made without qemu-img opening it. */
+    private Path qcowOver(Path image, Path backing) throws Exception {
+        Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", backing.toString(), "-F", "raw",
+                image.toString(), "1M").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, "qemu-img: " + out);
+        return image;
+    }
+
+    @Test
+    void noBackingFilesRefusesAnImageNamingOneAndExitsOne() throws Exception {
+        Path base = Files.write(dir.resolve("base.raw"), new byte[1 << 20]);
+        Path top = qcowOver(dir.resolve("top.qcow2"), base);
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", top.toString(), "--no-backing-files");
+        assertEquals(1, r.code());
+        assertEquals("vhost-user-blk: cannot open image: " + top + ": names backing file " + base
+                + ", refused: images may not name other files (untrusted image)", r.err().strip());
+    }
+
+    @Test
+    void backingFileOutsideTheAllowedDirectoriesExitsOne() throws Exception {
+        Path allowed = Files.createDirectory(dir.resolve("allowed"));
+        Path base = Files.write(dir.resolve("base.raw"), new byte[1 << 20]);
+        Path top = qcowOver(allowed.resolve("top.qcow2"), base);
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", top.toString(),
+                "--allow-backing-dir", allowed.toString(), "--allow-backing-dir", dir.resolve("allowed").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("backing file " + base + " refused: it lies outside the allowed directories ["
+                + allowed.toRealPath()), r.err());
+    }
+
+    @Test
+    void backingOptionsAreCheckedAsOptions() throws IOException {
+        Path img = Files.createFile(dir.resolve("a.raw"));
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
+                "--allow-backing-dir", dir.resolve("none").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--allow-backing-dir") && r.err().contains("no such directory"), r.err());
+        r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
+                "--allow-backing-dir", dir.toString(), "--no-backing-files");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("exclude each other"), r.err());
+    }
+
     @Test
     void serialLongerThanTwentyBytesIsRefused() throws IOException {
         Path img = Files.createFile(dir.resolve("a.raw"));
@@ -98,8 +142,12 @@ class LauncherTest {
                     Files.getPosixFilePermissions(sock)));
             p.destroy(); // SIGTERM
             assertTrue(p.waitFor(20, TimeUnit.SECONDS), "backend did not stop on SIGTERM");
-            assertEquals(0, p.exitValue(), Files.readString(dir.resolve("backend.log")));
+            String log = Files.readString(dir.resolve("backend.log"));
+            assertEquals(0, p.exitValue(), log);
             assertTrue(!Files.exists(sock), "socket file left behind");
+            // The startup log names every image opened, and warns that the RAW format was guessed.
+            assertTrue(log.contains("image " + img + ": RAW, 1048576 bytes, read-write, format detected"), log);
+            assertTrue(log.contains("Pass --format raw if the image is RAW"), log);
         } finally {
             p.destroyForcibly();
         }

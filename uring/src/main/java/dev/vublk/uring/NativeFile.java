@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.FileSystemException;
 import java.nio.file.Path;
 
 /**
@@ -14,8 +15,9 @@ import java.nio.file.Path;
 public final class NativeFile implements AutoCloseable {
     public static final int FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02, FALLOC_FL_ZERO_RANGE = 0x10;
     private static final int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_TRUNC = 0x200, O_DIRECT = 0x4000,
-            O_CLOEXEC = 0x80000;
-    private static final int S_IFMT = 0xF000, S_IFBLK = 0x6000;
+            O_CLOEXEC = 0x80000, O_NOCTTY = 0x100, O_NONBLOCK = 0x800;
+    private static final int F_GETFL = 3, F_SETFL = 4;
+    private static final int S_IFMT = 0xF000, S_IFBLK = 0x6000, S_IFREG = 0x8000;
     private static final long BLKGETSIZE64 = 0x80081272L;
     private static final long STAT_SIZE = 144, ST_MODE = 24, ST_SIZE = 48, ST_BLOCKS = 64;
 
@@ -36,6 +38,69 @@ public final class NativeFile implements AutoCloseable {
     public static NativeFile open(Path path, boolean writable, boolean direct) throws NativeException {
         int flags = (writable ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
         return new NativeFile(openFd(path, flags, 0), path, writable, direct);
+    }
+
+    /**
+     * Opens a file only if it is a regular file, without ever waiting: a FIFO would block a plain
+     * open until a writer appears, and a device's open can have effects. The open is non-blocking
+     * and makes no controlling terminal; {@code fstat} on the descriptor (no window for the path
+     * to change) decides, and O_NONBLOCK is cleared again because io_uring honours it on regular
+     * files too (reads would fail with EAGAIN instead of waiting for the disk).
+     *
+     * @throws FileSystemException naming the file type when it is not a regular file
+     */
+    public static NativeFile openRegular(Path path, boolean writable, boolean direct) throws IOException {
+        int flags = (writable ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+        NativeFile f;
+        try {
+            f = new NativeFile(openFd(path, flags, 0), path, writable, direct);
+        } catch (NativeException e) {
+            if (e.errno() == Errno.ENXIO) {
+                // Only special files answer ENXIO: a socket, a FIFO opened for writing, a device with no driver.
+                throw new FileSystemException(path.toString(), null, "is a socket, FIFO or device, not a regular file");
+            }
+            throw e;
+        }
+        try {
+            int type;
+            try (Arena arena = Arena.ofConfined()) {
+                type = f.stat(arena).get(ValueLayout.JAVA_INT, ST_MODE) & S_IFMT;
+            }
+            if (type != S_IFREG) {
+                throw new FileSystemException(path.toString(), null, "is " + typeName(type) + ", not a regular file");
+            }
+            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Libc.FCNTL, f.fd, F_GETFL, 0);
+            Libc.call("fcntl(F_SETFL)", path.toString(), Libc.FCNTL, f.fd, F_SETFL, fl & ~O_NONBLOCK);
+            return f;
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    private static String typeName(int type) {
+        return switch (type) {
+            case 0x1000 -> "a FIFO";
+            case 0x2000 -> "a character device";
+            case 0x4000 -> "a directory";
+            case S_IFBLK -> "a block device";
+            case 0xA000 -> "a symbolic link";
+            case 0xC000 -> "a socket";
+            default -> "of file type 0" + Integer.toOctalString(type);
+        };
+    }
+
+    /**
+     * Opens this same file again (through /proc/self/fd, so a path renamed or replaced since is not
+     * followed), e.g. a second descriptor with O_DIRECT; the new one keeps this one's path for messages.
+     */
+    public NativeFile reopen(boolean writable, boolean direct) throws NativeException {
+        int flags = (writable ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
+        try (Arena arena = Arena.ofConfined()) {
+            String link = "/proc/self/fd/" + fd;
+            int newFd = (int) Libc.call("open", path.toString(), Libc.OPEN, arena.allocateFrom(link), flags, 0);
+            return new NativeFile(newFd, path, writable, direct);
+        }
     }
 
     /** Creates (or truncates) a regular file, mode 0644, open read-write. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.EOFException;
@@ -241,5 +242,50 @@ class NativeFileTest {
         f.close();
         f.close();
         assertFalse(Fds.isOpen(fd));
+    }
+
+    /** The O_NONBLOCK bit of a descriptor, from the kernel's own record of its flags. */
+    private static boolean nonBlocking(NativeFile f) throws IOException {
+        String flags = Files.readAllLines(Path.of("/proc/self/fdinfo/" + f.fd())).stream()
+                .filter(l -> l.startsWith("flags:")).findFirst().orElseThrow().substring(6).strip();
+        return (Integer.parseInt(flags, 8) & 04000) != 0;
+    }
+
+    @Test
+    void openRegularRefusesSpecialFilesWithoutBlocking() throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        // A plain read-only open of a FIFO would wait for a writer forever.
+        var e = assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> assertThrows(
+                java.nio.file.FileSystemException.class, () -> NativeFile.openRegular(fifo, false, false)));
+        assertEquals(fifo + ": is a FIFO, not a regular file", e.getMessage());
+        e = assertThrows(java.nio.file.FileSystemException.class, () -> NativeFile.openRegular(dir, false, false));
+        assertEquals("is a directory, not a regular file", e.getReason());
+        e = assertThrows(java.nio.file.FileSystemException.class, () -> NativeFile.openRegular(Path.of("/dev/null"), false, false));
+        assertEquals("is a character device, not a regular file", e.getReason());
+        try (UnixListener l = UnixListener.listen(dir.resolve("sock"), 1)) {
+            e = assertThrows(java.nio.file.FileSystemException.class,
+                    () -> NativeFile.openRegular(dir.resolve("sock"), false, false));
+            assertEquals("is a socket, FIFO or device, not a regular file", e.getReason());
+        }
+    }
+
+    @Test
+    void openRegularGivesABlockingDescriptorAndReopenTheSameFile() throws IOException {
+        Path p = dir.resolve("r.img");
+        Files.write(p, randomBytes(4096));
+        try (NativeFile f = NativeFile.openRegular(p, false, false)) {
+            assertFalse(nonBlocking(f), "io_uring would fail reads with EAGAIN on a non-blocking descriptor");
+            assertEquals(4096, f.size());
+            Path moved = dir.resolve("moved.img");
+            Files.move(p, moved);
+            Files.write(p, new byte[1]); // a new file under the old name is not followed
+            try (NativeFile again = f.reopen(true, false)) {
+                assertTrue(again.writable());
+                assertEquals(p, again.path());
+                assertEquals(4096, again.size());
+                assertArrayEquals(Files.readAllBytes(moved), again.readBytes(0, 4096));
+            }
+        }
     }
 }

@@ -6,16 +6,14 @@ import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
-import dev.vublk.block.Images;
+import dev.vublk.block.ImageChain;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.block.vhdx.VhdxImage;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A qcow2 image: validates the header, opens the external data file and the backing chain, and
@@ -53,26 +51,17 @@ public final class QcowImage implements BlockImage {
     }
 
     public static QcowImage open(Path path, ImageOptions options) throws IOException {
-        return open(path, options, new ArrayList<>());
+        ImageChain chain = new ImageChain(options);
+        return open(chain.openTop(path, !options.readOnly()), options, chain);
     }
 
-    /** Opens one link of a chain; {@code chain} holds the images above it, for loop and depth checks. */
-    static QcowImage open(Path path, ImageOptions options, List<Path> chain) throws IOException {
-        Path real = realPath(path);
-        if (chain.contains(real)) {
-            throw new ImageException(path, "backing chain loop: " + chain + " leads back to " + real);
-        }
-        if (chain.size() > options.maxChainDepth()) {
-            throw new ImageException(path, "backing chain deeper than " + options.maxChainDepth() + " images");
-        }
-        chain.add(real);
+    /**
+     * Opens one link of a chain from its open descriptor, which it owns from here on (closed on
+     * failure); {@code chain} opens every file the image names.
+     */
+    static QcowImage open(NativeFile file, ImageOptions options, ImageChain chain) throws IOException {
+        Path path = file.path();
         boolean readOnly = options.readOnly();
-        NativeFile file;
-        try {
-            file = NativeFile.open(path, !readOnly, false);
-        } catch (NativeException e) {
-            throw new ImageException(path, "cannot open: " + e.getMessage(), e);
-        }
         NativeFile dataFile = null;
         NativeFile directFile = null;
         BlockImage backing = null;
@@ -83,12 +72,8 @@ public final class QcowImage implements BlockImage {
                         + " (repair it with 'qemu-img check -r all')");
             }
             if (h.hasDataFile()) {
-                Path dataPath = resolve(path, h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE));
-                try {
-                    dataFile = NativeFile.open(dataPath, !readOnly, options.direct());
-                } catch (NativeException e) {
-                    throw new ImageException(path, "cannot open external data file " + dataPath + ": " + e.getMessage(), e);
-                }
+                String name = h.extensionText(HeaderExtension.EXTERNAL_DATA_FILE);
+                dataFile = chain.openDataFile(path, ImageChain.resolve(path, "external data file", name), !readOnly, options.direct());
             }
             if (h.backingFile() != null) {
                 backing = openBacking(path, h, options, chain);
@@ -99,7 +84,7 @@ public final class QcowImage implements BlockImage {
             int alignment = 0;
             if (options.direct()) {
                 if (dataFile == null) {
-                    directFile = NativeFile.open(path, !readOnly, true);
+                    directFile = file.reopen(!readOnly, true);
                 }
                 alignment = DirectAlignment.probe(dataFile == null ? directFile : dataFile, path);
                 if (backing != null && backing.memoryAlignment() > 1) {
@@ -168,16 +153,10 @@ public final class QcowImage implements BlockImage {
         return h;
     }
 
-    private static BlockImage openBacking(Path path, QcowHeader h, ImageOptions options, List<Path> chain) throws IOException {
-        Path backingPath = resolve(path, h.backingFile());
-        if (!Files.exists(backingPath)) {
-            throw new ImageException(path, "backing file " + backingPath + " does not exist");
-        }
+    private static BlockImage openBacking(Path path, QcowHeader h, ImageOptions options, ImageChain chain) throws IOException {
         String fmt = h.extensionText(HeaderExtension.BACKING_FORMAT);
-        ImageFormat format;
-        if (fmt == null) {
-            format = options.probeBacking() ? Images.detect(backingPath) : ImageFormat.RAW;
-        } else {
+        ImageFormat format = null;
+        if (fmt != null) {
             format = switch (fmt.trim()) {
                 case "qcow2" -> ImageFormat.QCOW2;
                 case "raw", "file", "host_device" -> ImageFormat.RAW;
@@ -185,29 +164,36 @@ public final class QcowImage implements BlockImage {
                 default -> throw new ImageException(path, "unsupported backing file format '" + fmt + "'");
             };
         }
+        NativeFile file = chain.openLink(path, "backing file", ImageChain.resolve(path, "backing file", h.backingFile()));
         ImageOptions ro = options.withReadOnly(true);
-        return switch (format) {
-            case QCOW2 -> open(backingPath, ro, chain);
-            case RAW -> RawImage.open(backingPath, ro);
-            case VHDX -> Images.open(backingPath, format, ro);
-        };
-    }
-
-    /** Relative names are relative to the folder of the image that names them. */
-    static Path resolve(Path image, String name) {
-        Path p = Path.of(name);
-        if (p.isAbsolute()) {
-            return p;
-        }
-        Path dir = image.toAbsolutePath().getParent();
-        return dir == null ? p : dir.resolve(p);
-    }
-
-    private static Path realPath(Path p) {
         try {
-            return p.toRealPath();
-        } catch (IOException e) {
-            return p.toAbsolutePath().normalize();
+            if (format == null) {
+                format = options.probeBacking() ? ImageFormat.detect(file) : ImageFormat.RAW;
+            }
+            return switch (format) {
+                case QCOW2 -> open(file, ro, chain);
+                case VHDX -> VhdxImage.open(file, ro, chain);
+                case RAW -> rawBacking(file, ro.direct());
+            };
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(file);
+            throw e;
+        }
+    }
+
+    /** With O_DIRECT a RAW backing file is read through a direct descriptor; the buffered one is closed. */
+    private static RawImage rawBacking(NativeFile file, boolean direct) throws IOException {
+        NativeFile data = file;
+        if (direct) {
+            try (file) {
+                data = file.reopen(false, true);
+            }
+        }
+        try {
+            return RawImage.of(data);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(data);
+            throw e;
         }
     }
 
@@ -235,10 +221,14 @@ public final class QcowImage implements BlockImage {
 
     public QcowMetadata metadata() { return meta; }
 
+    @Override
     public Path path() { return path; }
 
-    /** The backing image, or null. */
+    @Override
     public BlockImage backing() { return backing; }
+
+    @Override
+    public Path externalDataFile() { return dataFile == null ? null : dataFile.path(); }
 
     @Override
     public long size() { return meta.size(); }

@@ -18,29 +18,54 @@ public final class RawImage implements BlockImage {
 
     private final NativeFile file;
     private final boolean readOnly;
+    /** Set when the format was detected: writes must not turn the image into another format. */
+    private final FirstSectorGuard guard;
     private volatile long size;
     private volatile boolean closed;
 
-    private RawImage(NativeFile file, boolean readOnly, long size) {
+    private RawImage(NativeFile file, boolean readOnly, long size, FirstSectorGuard guard) {
         this.file = file;
         this.readOnly = readOnly;
         this.size = size;
+        this.guard = guard;
     }
 
+    /** Opens an image the operator declared RAW: guest writes are not restricted. */
     public static RawImage open(Path path, ImageOptions options) throws IOException {
+        return open(path, options, false);
+    }
+
+    /**
+     * @param probed the format was detected rather than given: writes to the first sector that
+     *     would make the image detect as another format are refused
+     */
+    public static RawImage open(Path path, ImageOptions options, boolean probed) throws IOException {
         NativeFile file;
         try {
             file = NativeFile.open(path, !options.readOnly(), options.direct());
         } catch (NativeException e) {
             throw new ImageException(path, "cannot open: " + e.getMessage(), e);
         }
-        return new RawImage(file, options.readOnly(), file.size());
+        try {
+            return new RawImage(file, options.readOnly(), file.size(), probed ? new FirstSectorGuard(path) : null);
+        } catch (NativeException e) {
+            file.close();
+            throw e;
+        }
     }
 
-    /** Wraps an already open file (backing files opened by other formats). */
+    /** Wraps an already open file (backing files opened by other formats, never written). */
     public static RawImage of(NativeFile file) throws NativeException {
-        return new RawImage(file, !file.writable(), file.size());
+        return new RawImage(file, !file.writable(), file.size(), null);
     }
+
+    /** Whether guest writes are kept from giving this probed image another format's magic. */
+    public boolean guardsFirstSector() {
+        return guard != null;
+    }
+
+    @Override
+    public Path path() { return file.path(); }
 
     NativeFile file() {
         return file;
@@ -69,7 +94,7 @@ public final class RawImage implements BlockImage {
         if (closed) {
             throw new ImageException(file.path(), "image is closed");
         }
-        return new RawWorker(file, ring, size);
+        return new RawWorker(file, ring, size, guard);
     }
 
     @Override

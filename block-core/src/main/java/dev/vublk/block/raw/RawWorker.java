@@ -18,13 +18,16 @@ final class RawWorker implements BlockWorker {
     private final NativeFile file;
     private final IoUring ring;
     private final long size;
+    /** Null unless the format was probed; see {@link FirstSectorGuard}. */
+    private final FirstSectorGuard guard;
     private final ArrayDeque<BouncedTransfer> bouncePool = new ArrayDeque<>();
     private final ArrayDeque<ZeroRange> zeroPool = new ArrayDeque<>();
 
-    RawWorker(NativeFile file, IoUring ring, long size) {
+    RawWorker(NativeFile file, IoUring ring, long size, FirstSectorGuard guard) {
         this.file = file;
         this.ring = ring;
         this.size = size;
+        this.guard = guard;
     }
 
     private boolean inRange(long offset, long length) {
@@ -51,7 +54,9 @@ final class RawWorker implements BlockWorker {
             return;
         }
         try {
-            if (file.direct() && !aligned(buffers)) {
+            // A guarded write to the first sector goes through a private copy, which is checked.
+            boolean checked = write && guard != null && offset < FirstSectorGuard.GUARDED_BYTES;
+            if (checked || (file.direct() && !aligned(buffers))) {
                 BouncedTransfer b = bouncePool.isEmpty() ? new BouncedTransfer() : bouncePool.pop();
                 b.start(write, offset, buffers, done, tag);
             } else if (write) {
@@ -176,6 +181,10 @@ final class RawWorker implements BlockWorker {
             single.add(buffer.address(), length);
             if (write) {
                 guest.copyTo(0, buffer, 0, length);
+                if (guard != null && guard.refuses(offset, buffer.asSlice(0, length))) {
+                    complete(0, -Errno.EIO);
+                    return;
+                }
                 ring.writev(file.fd(), single, offset, this, 0);
             } else {
                 ring.readv(file.fd(), single, offset, this, 0);

@@ -43,10 +43,13 @@ final class ParentPaths {
         return out;
     }
 
-    /** The first candidate that exists, or null. */
+    /**
+     * The first candidate that exists, or null. Existence only: what it is (a FIFO, a directory)
+     * is checked when it is opened, so a locator naming one is refused rather than skipped.
+     */
     static Path locate(ParentLocator locator, Path child) {
         for (Path p : candidates(locator, child)) {
-            if (Files.isRegularFile(p)) {
+            if (Files.exists(p)) {
                 return p;
             }
         }

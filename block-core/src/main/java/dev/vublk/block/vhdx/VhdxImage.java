@@ -3,16 +3,14 @@ package dev.vublk.block.vhdx;
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.BlockWorker;
 import dev.vublk.block.DirectAlignment;
+import dev.vublk.block.ImageChain;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
@@ -52,28 +50,28 @@ public final class VhdxImage implements BlockImage {
      *     opened writable for it); otherwise such an image is refused with a clear message
      */
     public static VhdxImage open(Path path, ImageOptions options, boolean replayReadOnly) throws IOException {
-        return openLayer(path, options, replayReadOnly, new ArrayList<>(), new ArrayList<>(), 0);
+        ImageChain chain = new ImageChain(options);
+        return openLayer(chain.openTop(path, !options.readOnly()), options, replayReadOnly, chain);
     }
 
-    private static VhdxImage openLayer(Path path, ImageOptions options, boolean replay, List<Object> seen,
-                                       List<Path> chain, int depth) throws IOException {
-        Object identity = identity(path);
-        if (seen.contains(identity)) {
-            throw new ImageException(path, "parent chain loops back to this file: " + chain + " -> " + path);
-        }
-        seen.add(identity);
-        chain.add(path);
-        NativeFile file = NativeFile.open(path, !options.readOnly(), false);
+    /** Opens a VHDX backing file of another format's image; {@code file} is owned from here on. */
+    public static VhdxImage open(NativeFile file, ImageOptions options, ImageChain chain) throws IOException {
+        return openLayer(file, options, false, chain);
+    }
+
+    private static VhdxImage openLayer(NativeFile file, ImageOptions options, boolean replay, ImageChain chain)
+            throws IOException {
+        Path path = file.path();
         NativeFile dataFile = null;
         VhdxImage parent = null;
         try {
             VhdxMetadata metadata = VhdxMetadata.open(file, path, replay, options.cacheBytes());
             if (metadata.differencing()) {
-                parent = openParent(path, metadata, options, replay, seen, chain, depth);
+                parent = openParent(path, metadata, options, replay, chain);
             }
             int alignment = 1;
             if (options.direct()) {
-                dataFile = NativeFile.open(path, !options.readOnly(), true);
+                dataFile = file.reopen(!options.readOnly(), true);
                 alignment = Math.max(DirectAlignment.probe(dataFile, path), parent != null ? parent.directAlignment : 1);
             } else {
                 dataFile = file;
@@ -90,17 +88,14 @@ public final class VhdxImage implements BlockImage {
     }
 
     private static VhdxImage openParent(Path path, VhdxMetadata child, ImageOptions options, boolean replay,
-                                        List<Object> seen, List<Path> chain, int depth) throws IOException {
-        if (depth + 1 > options.maxChainDepth()) {
-            throw new ImageException(path, "parent chain is deeper than the " + options.maxChainDepth() + " images allowed");
-        }
+                                        ImageChain chain) throws IOException {
         ParentLocator locator = child.parentLocator();
         List<UUID> linkages = locator.linkages(path);
         Path parentPath = ParentPaths.locate(locator, path);
         if (parentPath == null) {
             throw new ImageException(path, "parent image not found; tried " + ParentPaths.candidates(locator, path));
         }
-        VhdxImage parent = openLayer(parentPath, options.withReadOnly(true), replay, seen, chain, depth + 1);
+        VhdxImage parent = openLayer(chain.openLink(path, "parent", parentPath), options.withReadOnly(true), replay, chain);
         try {
             UUID actual = parent.metadata.dataWriteGuid();
             if (!linkages.contains(actual)) {
@@ -116,15 +111,6 @@ public final class VhdxImage implements BlockImage {
         } catch (IOException | RuntimeException e) {
             closeQuietly(parent);
             throw e;
-        }
-    }
-
-    private static Object identity(Path path) throws IOException {
-        try {
-            Object key = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
-            return key != null ? key : path.toRealPath();
-        } catch (IOException e) {
-            throw new ImageException(path, "cannot open: " + e.getMessage(), e);
         }
     }
 
@@ -156,11 +142,15 @@ public final class VhdxImage implements BlockImage {
         }
     }
 
+    @Override
     public Path path() { return path; }
 
     public VhdxMetadata metadata() { return metadata; }
 
     public VhdxImage parent() { return parent; }
+
+    @Override
+    public BlockImage backing() { return parent; }
 
     NativeFile dataFile() { return dataFile; }
 

@@ -6,7 +6,7 @@ import java.nio.file.Path;
  * What a backend under test serves and how.
  *
  * @param image            the image file
- * @param format           raw, qcow2 or vhdx
+ * @param format           raw, qcow2 or vhdx; auto (our backend only) detects it
  * @param numQueues        queues offered
  * @param readOnly         serve read-only
  * @param serial           GET_ID answer (our backend only; null for the default)

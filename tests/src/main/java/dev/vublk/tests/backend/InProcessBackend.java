@@ -28,7 +28,9 @@ public final class InProcessBackend implements RunningBackend {
     }
 
     public static InProcessBackend start(BackendSpec spec, Path socket) throws IOException {
-        BlockImage image = Images.open(spec.image(), ImageFormat.valueOf(spec.format().toUpperCase()),
+        // "auto" detects the format, as the launcher's --format auto does.
+        ImageFormat format = spec.format().equals("auto") ? null : ImageFormat.valueOf(spec.format().toUpperCase());
+        BlockImage image = Images.open(spec.image(), format,
                 ImageOptions.defaults().withReadOnly(spec.readOnly()));
         try {
             BlkDeviceOptions options = new BlkDeviceOptions(spec.numQueues(), 1024,

@@ -115,6 +115,22 @@ class OurBackendTest {
         assertArrayEquals(Patterns.bytes(1, 4096), q.read(0, 4096).data(), "nothing was written");
     }
 
+    /**
+     * A guest cannot turn a RAW image whose format was detected into a qcow2 image (which could
+     * name a host file as its backing file on the next start): the write fails, the data stays.
+     */
+    @Test
+    void probedRawRefusesAQcow2HeaderAtSectorZero() throws Exception {
+        Files.write(f.image, Patterns.bytes(2, 4096), java.nio.file.StandardOpenOption.WRITE);
+        f.start(BackendSpec.raw(f.image, 1).withFormat("auto"));
+        BlkQueueDriver q = f.open(FrontendOptions.qemu(1)).queue(0);
+        byte[] header = Arrays.copyOf(new byte[] {'Q', 'F', 'I', (byte) 0xfb, 0, 0, 0, 3}, 4096);
+        var w = q.write(0, header);
+        assertEquals(BlkCommand.S_IOERR, w.status());
+        assertArrayEquals(Patterns.bytes(2, 4096), q.read(0, 4096).data(), "nothing was written");
+        assertEquals(BlkCommand.S_OK, q.write(512, header).status(), "the same bytes elsewhere are data");
+    }
+
     /** Drivers size requests by seg_max, not by the ring: a 128-entry ring still carries 300 segments. */
     @Test
     void requestWithMoreSegmentsThanTheRingHasEntries() throws Exception {
