@@ -41,9 +41,7 @@ final class LogReplay {
             throw new ImageException(path, "log of " + header.logLength() + " bytes is larger than the " + MAX_LOG + " supported");
         }
         long fileSize = file.size();
-        if (header.logOffset() + header.logLength() > fileSize) {
-            throw new ImageException(path, "log [" + header.logOffset() + ", +" + header.logLength() + ") lies past the end of the file");
-        }
+        header.checkLogInside(fileSize, path);
         byte[] log = file.readBytes(header.logOffset(), (int) header.logLength());
         LogSearch search = new LogSearch(ringOf(log), header.logGuid());
         List<LogEntry> active;

@@ -77,6 +77,7 @@ public final class VhdxMetadata {
             }
             long fileSize = file.size();
             VhdxHeader header = headers.current();
+            header.checkLogInside(fileSize, path);
             RegionTable regions = readRegions(file, path, fileSize, header);
             RegionTableEntry metaRegion = regions.find(KnownGuids.METADATA_REGION, path);
             if (metaRegion.length() > MetadataTable.MAX_REGION) {

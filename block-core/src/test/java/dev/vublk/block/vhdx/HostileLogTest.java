@@ -156,6 +156,20 @@ class HostileLogTest {
     }
 
     /**
+     * A header naming a log far past the end of the file, with no entries to replay: the first
+     * write logged there and made the file 8 TiB long.
+     */
+    @Test
+    void logOutsideTheFileIsRefusedBeforeAnyWrite() throws Exception {
+        long far = 8L << 40;
+        VhdxHeader h = new VhdxHeader(9, UUID.randomUUID(), UUID.randomUUID(), MsGuid.ZERO, 0, 1, Layout.MIB, far);
+        poke(Layout.HEADER1_OFFSET, h.encode());
+        poke(Layout.HEADER2_OFFSET, h.encode());
+        String m = refusedUntouched();
+        assertTrue(m.contains("log [" + far + ", +" + Layout.MIB + ") lies past the end of the file"), m);
+    }
+
+    /**
      * One-sector entries with consecutive sequence numbers filling a ring whose first sector is
      * not an entry, each naming that sector as its tail: every start position walks the rest of
      * the ring and finds no complete sequence, which made the search quadratic in the log size.
