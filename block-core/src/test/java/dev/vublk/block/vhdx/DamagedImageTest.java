@@ -36,10 +36,7 @@ class DamagedImageTest {
     }
 
     private void poke(long offset, byte[] data) throws Exception {
-        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
-            f.seek(offset);
-            f.write(data);
-        }
+        TestImages.poke(img, offset, data);
     }
 
     private static byte[] le64(long v) {

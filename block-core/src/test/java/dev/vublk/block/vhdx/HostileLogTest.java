@@ -37,21 +37,14 @@ class HostileLogTest {
         VhdxCreator.create(img).size(16L << 20).blockSize(1 << 20).write();
     }
 
-    private void poke(long offset, byte[] data) throws Exception {
-        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
-            f.seek(offset);
-            f.write(data);
-        }
-    }
-
     /** Makes {@code entries} (laid out from the start of the log) the log both headers point at. */
     private void pendingLog(long logOffset, long logLength, byte[]... entries) throws Exception {
         VhdxHeader h = new VhdxHeader(9, UUID.randomUUID(), UUID.randomUUID(), guid, 0, 1, logLength, logOffset);
-        poke(Layout.HEADER1_OFFSET, h.encode());
-        poke(Layout.HEADER2_OFFSET, h.encode());
+        TestImages.poke(img, Layout.HEADER1_OFFSET, h.encode());
+        TestImages.poke(img, Layout.HEADER2_OFFSET, h.encode());
         long at = logOffset;
         for (byte[] e : entries) {
-            poke(at, e);
+            TestImages.poke(img, at, e);
             at += e.length;
         }
     }
@@ -145,7 +138,7 @@ class HostileLogTest {
         byte[] ones = new byte[2 * Layout.LOG_SECTOR];
         Arrays.fill(ones, (byte) 0xff);
         long target = size - 4 * Layout.LOG_SECTOR;
-        poke(target, ones);
+        TestImages.poke(img, target, ones);
         pendingLog(LOG, Layout.MIB, zeroEntry(target, Layout.LOG_SECTOR, size, size));
         VhdxImage.open(img, ImageOptions.defaults()).close();
         byte[] after = Files.readAllBytes(img);
@@ -163,8 +156,8 @@ class HostileLogTest {
     void logOutsideTheFileIsRefusedBeforeAnyWrite() throws Exception {
         long far = 8L << 40;
         VhdxHeader h = new VhdxHeader(9, UUID.randomUUID(), UUID.randomUUID(), MsGuid.ZERO, 0, 1, Layout.MIB, far);
-        poke(Layout.HEADER1_OFFSET, h.encode());
-        poke(Layout.HEADER2_OFFSET, h.encode());
+        TestImages.poke(img, Layout.HEADER1_OFFSET, h.encode());
+        TestImages.poke(img, Layout.HEADER2_OFFSET, h.encode());
         String m = refusedUntouched();
         assertTrue(m.contains("log [" + far + ", +" + Layout.MIB + ") lies past the end of the file"), m);
     }
