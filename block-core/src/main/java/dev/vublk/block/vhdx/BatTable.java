@@ -14,6 +14,13 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * changed only under the metadata lock, and always after the change is durable in the log.
  */
 final class BatTable {
+    /**
+     * The most entries a valid image's BAT has: a 64 TiB differencing disk of 1 MiB blocks and
+     * 512-byte sectors (2^26 payload entries, one sector bitmap entry per 4096 of them):
+     * 67,125,248 entries, 512 MiB in memory. Disk size, block size and sector size are each
+     * checked against the spec before the count is derived; this states the product's ceiling.
+     */
+    static final long MAX_ENTRIES = BatLayout.of(Layout.MAX_DISK_SIZE, Layout.MIN_BLOCK, 512, true).totalEntries();
     private static final int ENTRIES_PER_PAGE = Layout.LOG_SECTOR / 8;
     private static final int READ_CHUNK = 8 << 20;
 
@@ -35,8 +42,9 @@ final class BatTable {
             throw new ImageException(path, "BAT region of " + region.length() + " bytes cannot hold the "
                     + layout.totalEntries() + " entries the disk size and block size need");
         }
-        if (pages * ENTRIES_PER_PAGE > Integer.MAX_VALUE - 8) {
-            throw new ImageException(path, "BAT of " + layout.totalEntries() + " entries is too large");
+        if (layout.totalEntries() > MAX_ENTRIES) {
+            throw new ImageException(path, "BAT of " + layout.totalEntries() + " entries is larger than the "
+                    + MAX_ENTRIES + " a 64 TiB disk has");
         }
         AtomicLongArray entries = new AtomicLongArray((int) (pages * ENTRIES_PER_PAGE));
         for (long done = 0; done < bytes; done += READ_CHUNK) {

@@ -12,7 +12,9 @@ final class Layout {
     /** The header section: nothing but the file identifier, headers and region tables below this. */
     static final long HEADER_SECTION = MIB;
     static final int LOG_SECTOR = 4096;
+    /** The spec's largest virtual disk: 64 TiB. */
     static final long MAX_DISK_SIZE = 64L << 40;
+    /** The spec's block sizes: a power of two from 1 MiB to 256 MiB. */
     static final int MIN_BLOCK = (int) MIB, MAX_BLOCK = (int) (256 * MIB);
     /** Sectors described by one 1 MiB sector bitmap block. */
     static final long SECTORS_PER_BITMAP = 1L << 23;

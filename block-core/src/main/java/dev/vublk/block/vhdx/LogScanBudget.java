@@ -1,14 +1,15 @@
 package dev.vublk.block.vhdx;
 
 /**
- * Bounds the bytes checksummed while searching a log, so that a crafted log (entries claiming
- * the whole ring at every sector) cannot turn the search quadratic.
+ * Bounds the work of searching a log, counted in bytes: those checksummed, and one sector per
+ * step of a walk along the ring. A crafted log (entries claiming the whole ring at every sector,
+ * or a long run of entries that never completes a sequence) cannot turn the search quadratic.
  */
 final class LogScanBudget {
     /** The budget ran out: the log is treated as damaged. */
     static final class Exhausted extends Exception {
         Exhausted(long spent) {
-            super("log search checksummed " + spent + " bytes without settling; the log looks crafted or damaged");
+            super("log search spent " + spent + " bytes of work without settling; the log looks crafted or damaged");
         }
     }
 

@@ -11,9 +11,16 @@ import java.util.UUID;
  * Finds the active log sequence as MS-VHDX 2.3.3 describes: scan the ring for runs of valid
  * entries with consecutive sequence numbers, keep runs whose head's tail points inside the run,
  * and take the one whose head has the highest sequence number. Every entry is parsed at most
- * once and the scan visits each sector position at most once, so the work is bounded.
+ * once, but a walk may revisit entries parsed before (a run of entries that never completes a
+ * sequence is walked again from each of its sectors), so checksummed bytes and walk steps both
+ * draw on one {@link LogScanBudget} of {@link #BUDGET_PER_LOG_BYTE} times the log length plus
+ * {@link #BUDGET_SLACK}: a log of N bytes costs at most 8N + 1 MiB of work (513 MiB for the
+ * 64 MiB largest log), where an intact log needs about 3N (each entry checksummed once, the
+ * ring walked about twice).
  */
 final class LogSearch {
+    static final long BUDGET_PER_LOG_BYTE = 8;
+    static final long BUDGET_SLACK = Layout.MIB;
     private final LogEntry.Ring ring;
     private final UUID logGuid;
     private final LogScanBudget budget;
@@ -23,7 +30,7 @@ final class LogSearch {
     LogSearch(LogEntry.Ring ring, UUID logGuid) {
         this.ring = ring;
         this.logGuid = logGuid;
-        this.budget = new LogScanBudget(8 * ring.length() + Layout.MIB);
+        this.budget = new LogScanBudget(BUDGET_PER_LOG_BYTE * ring.length() + BUDGET_SLACK);
     }
 
     /** The entries to replay, tail first; empty when no valid sequence exists. */
@@ -37,6 +44,7 @@ final class LogSearch {
             long head = tail;
             long covered = 0;
             while (true) {
+                budget.charge(Layout.LOG_SECTOR); // each step of a walk costs one sector, parsed or cached
                 LogEntry e = entryAt(head);
                 if (e == null || covered + e.header().entryLength() >= length) {
                     break;

@@ -12,8 +12,16 @@ import java.util.UUID;
 /** The 64 KiB table at the start of the metadata region. */
 record MetadataTable(List<MetadataTableEntry> entries) {
     static final long SIGNATURE = 0x617461646174656DL; // "metadata"
+    /** The spec's limit: the 64 KiB table holds a 32-byte header and 2047 entries of 32 bytes. */
     static final int MAX_ENTRIES = 2047;
+    /** The spec's limit on one item's length. */
     static final long MAX_ITEM = Layout.MIB;
+    /**
+     * The whole region is read into memory at open. Writers make it 1 MiB (qemu, Hyper-V and the
+     * creator); 64 MiB leaves room for many user items and keeps a crafted region table from
+     * making the open allocate up to the 4 GiB its 32-bit length allows.
+     */
+    static final long MAX_REGION = 64 * Layout.MIB;
     private static final Set<UUID> KNOWN = Set.of(KnownGuids.FILE_PARAMETERS, KnownGuids.VIRTUAL_DISK_SIZE,
             KnownGuids.VIRTUAL_DISK_ID, KnownGuids.LOGICAL_SECTOR_SIZE, KnownGuids.PHYSICAL_SECTOR_SIZE,
             KnownGuids.PARENT_LOCATOR);

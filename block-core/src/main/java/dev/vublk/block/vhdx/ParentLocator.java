@@ -28,6 +28,19 @@ record ParentLocator(UUID locatorType, Map<String, String> entries) {
         if (HEADER + (long) count * ENTRY > item.length) {
             throw new ImageException(path, "parent locator has " + count + " entries, more than its item holds");
         }
+        // Writers lay keys and values out side by side after the entry table. Entries pointing into
+        // shared text could otherwise decode 64 KiB strings from the same bytes tens of thousands of
+        // times: the sum of their lengths is held to the item's text area (at most 1 MiB, the item limit).
+        long textArea = item.length - HEADER - (long) count * ENTRY;
+        long textBytes = 0;
+        for (int i = 0; i < count; i++) {
+            int at = HEADER + i * ENTRY;
+            textBytes += Short.toUnsignedInt(b.getShort(at + 8)) + Short.toUnsignedInt(b.getShort(at + 10));
+        }
+        if (textBytes > textArea) {
+            throw new ImageException(path, "parent locator's " + count + " keys and values of " + textBytes
+                    + " bytes do not fit the " + textArea + " bytes of text its item holds (entries share text)");
+        }
         Map<String, String> map = new LinkedHashMap<>();
         for (int i = 0; i < count; i++) {
             int at = HEADER + i * ENTRY;

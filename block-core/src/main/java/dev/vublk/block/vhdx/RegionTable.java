@@ -11,6 +11,7 @@ import java.util.UUID;
 /** The 64 KiB region table: where the BAT and metadata regions are. */
 record RegionTable(List<RegionTableEntry> entries) {
     static final int SIGNATURE = 0x69676572; // "regi"
+    /** The spec's limit: the 64 KiB table holds a 16-byte header and 2047 entries of 32 bytes. */
     static final int MAX_ENTRIES = 2047;
     private static final int CHECKSUM_OFFSET = 4;
 

@@ -62,6 +62,17 @@ record VhdxHeader(long sequenceNumber, UUID fileWriteGuid, UUID dataWriteGuid, U
         }
     }
 
+    /**
+     * The log must lie inside the file even when empty: the first change of the image is logged
+     * there, and a log past the end would stretch the file to wherever the header says.
+     */
+    void checkLogInside(long fileSize, Path path) throws ImageException {
+        if (logLength > 0 && (logOffset > fileSize || logLength > fileSize - logOffset)) {
+            throw new ImageException(path, "log [" + logOffset + ", +" + logLength + ") lies past the end of the file ("
+                    + fileSize + " bytes)");
+        }
+    }
+
     boolean logPresent() {
         return !logGuid.equals(MsGuid.ZERO) && logLength > 0;
     }

@@ -22,6 +22,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class VhdxMetadata {
     /** Bitmap cache budget when the options give none: 16 Ki pages of 4 KiB cover 256 GiB of 512-byte sectors. */
     static final long DEFAULT_BITMAP_CACHE = 64 * Layout.MIB;
+    /** Ceiling on cached bitmap pages whatever the options ask: 2^20 pages, 4 GiB, a 64 TiB disk's bitmaps at 4 KiB sectors. */
+    static final int MAX_BITMAP_PAGES = 1 << 20;
 
     private final Path path;
     private final NativeFile file;
@@ -46,7 +48,7 @@ public final class VhdxMetadata {
         this.metadataRegion = metadataRegion;
         this.items = items;
         this.bat = bat;
-        this.maxBitmapPages = (int) Math.min(1 << 20, Math.max(16, (cacheBytes > 0 ? cacheBytes : DEFAULT_BITMAP_CACHE) / Layout.LOG_SECTOR));
+        this.maxBitmapPages = (int) Math.min(MAX_BITMAP_PAGES, Math.max(16, (cacheBytes > 0 ? cacheBytes : DEFAULT_BITMAP_CACHE) / Layout.LOG_SECTOR));
         this.bitmaps = new SectorBitmaps(file, bat.layout().bitmapBlocks(), maxBitmapPages);
         this.dataWriteGuidAtOpen = headers.current().dataWriteGuid();
         this.durableSize = fileSize;
@@ -75,10 +77,12 @@ public final class VhdxMetadata {
             }
             long fileSize = file.size();
             VhdxHeader header = headers.current();
+            header.checkLogInside(fileSize, path);
             RegionTable regions = readRegions(file, path, fileSize, header);
             RegionTableEntry metaRegion = regions.find(KnownGuids.METADATA_REGION, path);
-            if (metaRegion.length() > 64 * Layout.MIB) {
-                throw new ImageException(path, "metadata region of " + metaRegion.length() + " bytes is implausibly large");
+            if (metaRegion.length() > MetadataTable.MAX_REGION) {
+                throw new ImageException(path, "metadata region of " + metaRegion.length() + " bytes is larger than the "
+                        + MetadataTable.MAX_REGION + " bytes read into memory");
             }
             MetadataItems items = MetadataItems.parse(file.readBytes(metaRegion.fileOffset(), (int) metaRegion.length()), path);
             RegionTableEntry batRegion = regions.find(KnownGuids.BAT_REGION, path);

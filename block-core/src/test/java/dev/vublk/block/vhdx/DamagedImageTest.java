@@ -36,10 +36,7 @@ class DamagedImageTest {
     }
 
     private void poke(long offset, byte[] data) throws Exception {
-        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
-            f.seek(offset);
-            f.write(data);
-        }
+        TestImages.poke(img, offset, data);
     }
 
     private static byte[] le64(long v) {
@@ -140,6 +137,76 @@ class DamagedImageTest {
         }
         String m = refused();
         assertTrue(m.contains("sequence") || m.contains("log"), m);
+    }
+
+    /** Where the creator put an item, relative to the file. */
+    private long itemOffset(UUID id) throws Exception {
+        byte[] region;
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "r")) {
+            region = new byte[1 << 20];
+            f.seek(META);
+            f.readFully(region);
+        }
+        return META + MetadataTable.parse(region, region.length, img).find(id).offset();
+    }
+
+    @Test
+    void diskSizesBeyondTheSpecAreRefusedBeforeTheBatIsSized() throws Exception {
+        long sizeItem = itemOffset(KnownGuids.VIRTUAL_DISK_SIZE);
+        poke(sizeItem, le64(Layout.MAX_DISK_SIZE + 512));
+        assertTrue(refused().contains("up to 64 TiB"));
+        // 64 TiB is valid, but needs a BAT of 64 Mi entries where the region holds 128 Ki.
+        poke(sizeItem, le64(Layout.MAX_DISK_SIZE));
+        assertTrue(refused().contains("BAT region of 1048576 bytes cannot hold the 67125247 entries"));
+    }
+
+    @Test
+    void sectorSizeOtherThan512Or4096() throws Exception {
+        poke(itemOffset(KnownGuids.LOGICAL_SECTOR_SIZE), new byte[] {0, 4, 0, 0});
+        assertTrue(refused().contains("logical sector size 1024"));
+    }
+
+    @Test
+    void metadataRegionLargerThanTheCap() throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(BAT + MetadataTable.MAX_REGION + (2 << 20));
+        }
+        writeRegions(new RegionTableEntry(KnownGuids.BAT_REGION, BAT, 1 << 20, true),
+                new RegionTableEntry(KnownGuids.METADATA_REGION, BAT + (1 << 20), MetadataTable.MAX_REGION + (1 << 20), true));
+        assertTrue(refused().contains("larger than the 67108864 bytes read into memory"));
+    }
+
+    @Test
+    void regionTableWithMoreThan2047Entries() throws Exception {
+        byte[] t = new RegionTable(List.of(new RegionTableEntry(KnownGuids.BAT_REGION, BAT, 1 << 20, true),
+                new RegionTableEntry(KnownGuids.METADATA_REGION, META, 1 << 20, true))).encode();
+        ByteBuffer.wrap(t).order(ByteOrder.LITTLE_ENDIAN).putInt(8, RegionTable.MAX_ENTRIES + 1);
+        Crc.seal(t, 0, t.length, 4);
+        poke(Layout.REGION_TABLE1_OFFSET, t);
+        poke(Layout.REGION_TABLE2_OFFSET, t);
+        assertTrue(refused().contains("more than 2047 entries"));
+    }
+
+    @Test
+    void metadataTableWithMoreThan2047Entries() throws Exception {
+        poke(META + 10, new byte[] {(byte) 0x00, (byte) 0x08}); // 2048
+        assertTrue(refused().contains("2048 entries (at most 2047)"));
+    }
+
+    @Test
+    void metadataItemPastItsRegion() throws Exception {
+        long entry = META + 32; // the first table entry: offset at +16, length at +20
+        poke(entry + 16, new byte[] {0, 0, (byte) 0xf0, 0}); // offset 15 MiB in a 1 MiB region
+        assertTrue(refused().contains("does not fit the metadata region"));
+    }
+
+    @Test
+    void logLargerThan64MiB() throws Exception {
+        VhdxHeader h = new VhdxHeader(9, UUID.randomUUID(), UUID.randomUUID(), UUID.randomUUID(), 0, 1,
+                LogReplay.MAX_LOG + (1 << 20), LOG);
+        poke(Layout.HEADER1_OFFSET, h.encode());
+        poke(Layout.HEADER2_OFFSET, h.encode());
+        assertTrue(refused().contains("log of 68157440 bytes is larger than the 67108864 supported"));
     }
 
     @Test

@@ -2,6 +2,8 @@ package dev.vublk.block.vhdx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 
@@ -13,6 +15,14 @@ final class TestImages {
         byte[] b = new byte[length];
         new Random(seed).nextBytes(b);
         return b;
+    }
+
+    /** Overwrites bytes of a file in place: how the damaged-image tests plant hostile values. */
+    static void poke(Path file, long offset, byte[] data) throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(offset);
+            f.write(data);
+        }
     }
 
     /** Reads the whole image in chunks and compares with the model. */
