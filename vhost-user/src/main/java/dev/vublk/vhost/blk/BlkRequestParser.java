@@ -58,7 +58,7 @@ final class BlkRequestParser {
         RequestOwner owner = r.owner();
         long statusAddress = statusAddress(chain);
         if (!chain.isValid() || statusAddress == 0) {
-            LOG.warn("queue {}: malformed descriptor chain at head {}: {}", owner.index(), chain.head(),
+            refuse(owner, chain.head(), "dropped as a malformed descriptor chain",
                     chain.isValid() ? "no device-writable status byte" : chain.error().description());
             owner.discardChain(chain.head());
             owner.releaseUnstarted(r);
@@ -166,25 +166,28 @@ final class BlkRequestParser {
                 continue; // the header, the status byte, or a zero-length descriptor: not a data segment
             }
             if (++segments > segMax) {
-                refuse(owner, chain, "more than seg_max " + segMax + " data segments");
+                refuse(owner, chain.head(), "refused with IOERR", "more than seg_max " + segMax + " data segments");
                 return false;
             }
             if (bytes > BlkConfig.MAX_SEGMENT_BYTES) {
-                refuse(owner, chain, "a data segment of " + bytes + " bytes, more than size_max " + BlkConfig.MAX_SEGMENT_BYTES);
+                refuse(owner, chain.head(), "refused with IOERR", "a data segment of " + bytes + " bytes, more than size_max " + BlkConfig.MAX_SEGMENT_BYTES);
                 return false;
             }
         }
         return true;
     }
 
-    /** Logs a refused request: the first at warning level, later ones at debug (a guest may send many). */
-    private void refuse(RequestOwner owner, DescriptorChain chain, String reason) {
+    /**
+     * Logs a refused request: the first at warning level, later ones at debug, since a guest can
+     * send them as fast as it likes.
+     */
+    private void refuse(RequestOwner owner, int head, String outcome, String reason) {
         if (!warned) {
             warned = true;
-            LOG.warn("queue {}: request at head {} refused with IOERR: {} (further refusals are logged at debug level)",
-                    owner.index(), chain.head(), reason);
+            LOG.warn("queue {}: request at head {} {}: {} (further refusals are logged at debug level)",
+                    owner.index(), head, outcome, reason);
         } else {
-            LOG.debug("queue {}: request at head {} refused with IOERR: {}", owner.index(), chain.head(), reason);
+            LOG.debug("queue {}: request at head {} {}: {}", owner.index(), head, outcome, reason);
         }
     }
 
