@@ -87,10 +87,12 @@ public final class SplitQueue {
     /** {@link #pop} result: the ring is corrupt; see {@link #brokenReason()}. */
     public static final int BROKEN = -2;
     /**
-     * Chains may hold at least this many buffers even on small queues, since drivers size
-     * indirect tables by the device's {@code seg_max}, not by the queue size.
+     * Buffers one chain may hold, whatever the queue size: small queues still get this many,
+     * since drivers size indirect tables by the device's {@code seg_max}, not by the queue size;
+     * large queues (up to 32768) get no more, so per-request state stays bounded (a longer chain
+     * fails with {@link ChainError#TOO_LONG}). 1024 is also IOV_MAX and QEMU's limit.
      */
-    public static final int MIN_CHAIN_LIMIT = 1024;
+    public static final int MAX_CHAIN_LENGTH = 1024;
 
     private final int size;
     private final int mask;
@@ -141,7 +143,7 @@ public final class SplitQueue {
         this.usedRing = usedRing;
         this.eventIdx = eventIdx;
         this.memory = memory;
-        this.maxChainLength = Math.max(size, MIN_CHAIN_LIMIT);
+        this.maxChainLength = MAX_CHAIN_LENGTH;
         this.usedEventOffset = RingLayout.usedEventOffset(size);
         this.availEventOffset = RingLayout.availEventOffset(size);
         this.owned = new long[(size + 63) >>> 6];

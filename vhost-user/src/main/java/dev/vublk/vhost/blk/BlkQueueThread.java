@@ -54,6 +54,12 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
      */
     static final long STOP_WAIT_MILLIS = 30_000;
     /**
+     * Requests started at once, whatever the queue size (up to 32768): the pooled requests'
+     * iovec arrays then take at most 1024 * 16 KiB. Further available requests wait in the ring
+     * until some complete.
+     */
+    static final int MAX_IN_FLIGHT = 1024;
+    /**
      * Rings whose operations never drained (the ring itself failed): their buffers stay
      * reachable here, never freed, since the kernel may still write into them.
      */
@@ -89,6 +95,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private boolean failed;
     /** Whether the kick eventfd read is in flight on the ring. */
     private boolean kickArmed;
+    /** Available requests were left in the ring because {@link #MAX_IN_FLIGHT} were in flight. */
+    private boolean backlog;
 
     BlkQueueThread(BlkDevice device, Vring vring, GuestMemory memory) {
         this.device = device;
@@ -244,6 +252,9 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         processAvailable();
         while (!(stopRequested && inFlight == 0 && ring.inFlight() == 0)) {
             ring.submitAndWait();
+            if (backlog && inFlight < MAX_IN_FLIGHT) {
+                processAvailable(); // no kick will come for what is already available
+            }
             publishUsed();
         }
         publishUsed();
@@ -289,6 +300,11 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         queue.disableKicks();
         do {
             while (!stopRequested) {
+                if (inFlight >= MAX_IN_FLIGHT) {
+                    backlog = true; // kicks stay off: loop() comes back once requests complete
+                    logUsedRing();
+                    return;
+                }
                 int popped = queue.pop(chain);
                 if (popped == SplitQueue.BROKEN) {
                     broken = true;
@@ -302,6 +318,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 startRequest();
             }
         } while (!stopRequested && queue.enableKicks());
+        backlog = false;
         logUsedRing(); // the kick suppression fields live in the used ring
     }
 
