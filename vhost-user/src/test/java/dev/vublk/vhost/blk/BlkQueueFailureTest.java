@@ -6,25 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vublk.block.BlockWorker;
 import dev.vublk.uring.EventFd;
-import dev.vublk.uring.IoCompletion;
-import dev.vublk.uring.IoUring;
-import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
 import dev.vublk.vhost.TestVrings;
 import dev.vublk.vhost.Vring;
 import dev.vublk.virtqueue.testing.DriverBuffer;
 import dev.vublk.virtqueue.testing.UsedElement;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,67 +26,12 @@ import org.junit.jupiter.api.Test;
  */
 class BlkQueueFailureTest {
     private static final int DISK = 1 << 20;
-    private static final long DEADLINE_MILLIS = 20_000;
 
     private final List<Vring> vrings = new ArrayList<>();
     private BlkGuest guest0, guest1;
-    private GatedWorker worker0;
+    private HoldingWorker worker0;
     private BlkDevice device;
     private EventFd kick0, kick1, err0, err1;
-
-    /** Queue 0's worker: the read at offset 0 waits for the gate; any other read throws. */
-    static final class GatedWorker implements BlockWorker {
-        final EventFd gate;
-        final CountDownLatch gateIssued = new CountDownLatch(1);
-        private final IoUring ring;
-        private final Arena arena = Arena.ofShared();
-        private final MemorySegment buffer = arena.allocate(8, 8);
-        int reads;
-        volatile boolean gateCompleted;
-        volatile boolean closed;
-        volatile boolean closedBeforeGate;
-
-        GatedWorker(IoUring ring) {
-            this.ring = ring;
-            try {
-                this.gate = EventFd.create();
-            } catch (NativeException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-
-        @Override
-        public void read(long offset, IoVecArray buffers, IoCompletion done, long tag) {
-            reads++;
-            if (offset != 0) {
-                throw new InternalError("a fault occurred in an unsafe memory access (injected)");
-            }
-            try {
-                ring.read(gate.fd(), buffer.address(), 8, 0, (t, res) -> {
-                    gateCompleted = true;
-                    done.complete(tag, 0);
-                }, 0);
-            } catch (NativeException e) {
-                throw new IllegalStateException(e);
-            }
-            gateIssued.countDown();
-        }
-
-        @Override public void write(long offset, IoVecArray buffers, IoCompletion done, long tag) { done.complete(tag, 0); }
-
-        @Override public void flush(IoCompletion done, long tag) { done.complete(tag, 0); }
-
-        @Override public void discard(long offset, long length, IoCompletion done, long tag) { done.complete(tag, 0); }
-
-        @Override public void writeZeroes(long offset, long length, boolean unmap, IoCompletion done, long tag) { done.complete(tag, 0); }
-
-        @Override
-        public void close() {
-            closedBeforeGate = !gateCompleted;
-            closed = true;
-            arena.close(); // what a real worker does with its bounce buffers
-        }
-    }
 
     @BeforeEach
     void setUp() throws Exception {
@@ -105,7 +40,7 @@ class BlkQueueFailureTest {
         MemoryWorker worker1 = new MemoryWorker(DISK, guest1.mock.memory());
         device = new BlkDevice(new FakeImage(DISK, false, ring -> {
             if (worker0 == null) {
-                worker0 = new GatedWorker(ring);
+                worker0 = new HoldingWorker(ring, 4096); // the read of sector 8 faults
                 return worker0;
             }
             return worker1;
@@ -133,16 +68,6 @@ class BlkQueueFailureTest {
         guest1.close();
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > end) {
-                throw new AssertionError("never happened: " + what);
-            }
-            Thread.sleep(5);
-        }
-    }
-
     private static boolean signalled(EventFd fd) {
         try {
             return fd.read() == 1;
@@ -161,21 +86,21 @@ class BlkQueueFailureTest {
     @Test
     void aFailedQueueDrainsItsRingSignalsErrAndTheOtherQueueServes() throws Exception {
         DriverBuffer gated = read(guest0, kick0, 0);
-        assertTrue(worker0.gateIssued.await(DEADLINE_MILLIS, TimeUnit.MILLISECONDS), "the gated read is in flight");
+        HoldingWorker.await("the first read is held in flight", () -> worker0.holding == 1);
         DriverBuffer faulting = read(guest0, kick0, 8);
-        await("queue 0 signals its err eventfd", () -> signalled(err0));
+        HoldingWorker.await("queue 0 signals its err eventfd", () -> signalled(err0));
         assertFalse(worker0.closed, "buffers are not freed while the gated read is in flight");
 
         DriverBuffer other = read(guest1, kick1, 0);
-        await("queue 1 completes its read", () -> guest1.statusAt(other) != BlkGuest.UNTOUCHED);
+        HoldingWorker.await("queue 1 completes its read", () -> guest1.statusAt(other) != BlkGuest.UNTOUCHED);
         UsedElement used = guest1.driver.pollUsed();
         assertNotNull(used);
         assertEquals(513, used.length());
         assertEquals(S_OK, guest1.statusAt(other));
 
         worker0.gate.write(1);
-        await("queue 0 closes its worker once its ring drained", () -> worker0.closed);
-        assertFalse(worker0.closedBeforeGate, "closed only after the in-flight read completed");
+        HoldingWorker.await("queue 0 closes its worker once its ring drained", () -> worker0.closed);
+        assertFalse(worker0.closedWithReadInFlight, "closed only after the in-flight read completed");
         assertEquals(BlkGuest.UNTOUCHED, guest0.statusAt(gated), "a failed queue leaves guest memory alone");
         assertEquals(BlkGuest.UNTOUCHED, guest0.statusAt(faulting));
         assertNull(guest0.driver.pollUsed(), "nothing published after the failure");
@@ -188,18 +113,18 @@ class BlkQueueFailureTest {
     @Test
     void aHeadPostedAgainWhileInFlightBreaksOnlyThatQueue() throws Exception {
         DriverBuffer gated = read(guest0, kick0, 0);
-        assertTrue(worker0.gateIssued.await(DEADLINE_MILLIS, TimeUnit.MILLISECONDS));
+        HoldingWorker.await("the first read is held in flight", () -> worker0.holding == 1);
         guest0.driver.offer(0); // head 0 again, while its read is in flight
         guest0.driver.publish();
         kick0.write(1);
-        await("queue 0 signals its err eventfd", () -> signalled(err0));
+        HoldingWorker.await("queue 0 signals its err eventfd", () -> signalled(err0));
         worker0.gate.write(1);
-        await("the first request on head 0 completes", () -> guest0.statusAt(gated) != BlkGuest.UNTOUCHED);
+        HoldingWorker.await("the first request on head 0 completes", () -> guest0.statusAt(gated) != BlkGuest.UNTOUCHED);
         assertEquals(S_OK, guest0.statusAt(gated));
         assertEquals(1, worker0.reads, "no second request was started on the same descriptors");
 
         DriverBuffer other = read(guest1, kick1, 0);
-        await("queue 1 completes its read", () -> guest1.statusAt(other) != BlkGuest.UNTOUCHED);
+        HoldingWorker.await("queue 1 completes its read", () -> guest1.statusAt(other) != BlkGuest.UNTOUCHED);
         assertEquals(S_OK, guest1.statusAt(other));
     }
 }
