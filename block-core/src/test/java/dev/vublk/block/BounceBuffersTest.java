@@ -7,36 +7,23 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class BounceBuffersTest {
     private static final long MIB = 1 << 20;
-    private Path dir;
-
-    @AfterEach
-    void cleanUp() throws IOException {
-        if (dir != null) {
-            try (Stream<Path> files = Files.list(dir)) {
-                for (Path p : files.toList()) {
-                    Files.delete(p);
-                }
-            }
-            Files.delete(dir);
-        }
-    }
+    /** O_DIRECT needs a file system that takes it: the default temp dir (/tmp) does. */
+    @TempDir
+    Path dir;
 
     @Test
     void buffersAreReusedAndNeverExceedTheBudget() {
@@ -82,7 +69,6 @@ class BounceBuffersTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource({"raw, , -12", "qcow2, preallocation=metadata, -12", "vhdx, subformat=fixed, -5"})
     void misalignedTransfersBeyondTheBudgetFailAlone(String format, String options, int errno) throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "bounce-cap");
         Path img = dir.resolve("disk." + format);
         long size = 64 * MIB;
         QemuTools.create(img, format, options, size);
