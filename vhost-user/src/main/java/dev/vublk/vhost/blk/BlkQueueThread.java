@@ -191,12 +191,21 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     }
 
     /**
-     * Delivers completions until the kernel holds nothing of ours but the kick read (which
-     * targets only kickBuffer, and which closing the ring cancels). A completion that throws
-     * still consumed its entry, so this progresses; only the ring itself failing stops it.
+     * Delivers completions until the kernel holds nothing of ours. The pending kick read is
+     * completed by writing the kick eventfd ourselves (it is not re-armed once failed); should
+     * that write fail, it is the one operation left, and closing the ring cancels it. A
+     * completion that throws still consumed its entry, so this progresses; only the ring itself
+     * failing stops it.
      */
     private boolean drainAfterFailure() {
         failed = true;
+        if (kickArmed) {
+            try {
+                kick.write(1);
+            } catch (NativeException e) {
+                LOG.warn("queue {}: cannot complete its own kick read: {}", index, e.getMessage());
+            }
+        }
         while (ring != null && ring.inFlight() > (kickArmed ? 1 : 0)) {
             try {
                 ring.submitAndWait();
