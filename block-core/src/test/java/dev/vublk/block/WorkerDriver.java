@@ -77,6 +77,11 @@ public final class WorkerDriver implements AutoCloseable {
     public int write(long offset, byte[] data) throws IOException {
         MemorySegment seg = arena.allocate(data.length, 8);
         MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        return writeFrom(offset, seg);
+    }
+
+    /** Writes the bytes of {@code seg} (the caller's memory, e.g. deliberately misaligned). */
+    public int writeFrom(long offset, MemorySegment seg) throws IOException {
         worker.write(offset, buffers(seg, 3), this::completed, 2);
         return await();
     }

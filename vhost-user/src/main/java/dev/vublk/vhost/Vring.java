@@ -2,6 +2,7 @@ package dev.vublk.vhost;
 
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.Fds;
+import dev.vublk.uring.NativeException;
 
 /** The front-end's configuration of one virtqueue, as SET_VRING_* messages built it. */
 public final class Vring {
@@ -11,7 +12,7 @@ public final class Vring {
     private int base;
     private EventFd kick;
     private volatile int callFd = -1;
-    private int errFd = -1;
+    private volatile int errFd = -1;
     private boolean enabled;
     private boolean running;
     private boolean eventIdx;
@@ -58,8 +59,26 @@ public final class Vring {
     }
 
     void errFd(int fd) {
-        Fds.closeQuietly(errFd);
+        int old = errFd;
         errFd = fd;
+        Fds.closeQuietly(old);
+    }
+
+    /**
+     * Tells the front-end this ring failed (SET_VRING_ERR's eventfd); false when it gave none or
+     * the write failed. Called by the queue thread, so the fd is read once.
+     */
+    public boolean signalError() {
+        int fd = errFd;
+        if (fd < 0) {
+            return false;
+        }
+        try {
+            EventFd.write(fd, 1);
+            return true;
+        } catch (NativeException e) {
+            return false;
+        }
     }
 
     public boolean enabled() { return enabled; }

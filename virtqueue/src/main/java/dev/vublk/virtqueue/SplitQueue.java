@@ -67,11 +67,19 @@ import java.lang.invoke.VarHandle;
  *
  * <h2>Guest-controlled input</h2>
  * Everything read from the rings is validated before use: an avail index more than the queue
- * size ahead, or a head index out of range, puts the queue in a broken state ({@link #BROKEN},
- * reported, never a hang); a bad chain (loop, out-of-range index, overlong chain, bad indirect
+ * size ahead, a head index out of range, or a head made available again while the device still
+ * owns it, puts the queue in a broken state ({@link #BROKEN}, reported, never a hang); a bad chain (loop, out-of-range index, overlong chain, bad indirect
  * table, buffer outside guest memory) fails only that request ({@link DescriptorChain#error()}).
  * Chain walks are bounded by the table size, so a looping chain costs at most one pass.
  * Descriptors are copied out once, so a guest changing them under us only hurts itself.
+ *
+ * <p>Heads the device owns (popped, not yet staged as used) are tracked: a driver that posts a
+ * head again before getting it back breaks the spec (2.7.13: buffers are the device's until
+ * used), and starting a second request on descriptors a first one is still transferring into
+ * would let the guest make two operations target the same memory and get one head completed
+ * twice. Failing just the repeated entry is not possible (completing it would report the first
+ * request's head as done), so the queue breaks. As a consequence the device never owns more than
+ * {@code size} requests, whatever the driver does.
  */
 public final class SplitQueue {
     /** {@link #pop} result: nothing available. */
@@ -79,10 +87,12 @@ public final class SplitQueue {
     /** {@link #pop} result: the ring is corrupt; see {@link #brokenReason()}. */
     public static final int BROKEN = -2;
     /**
-     * Chains may hold at least this many buffers even on small queues, since drivers size
-     * indirect tables by the device's {@code seg_max}, not by the queue size.
+     * Buffers one chain may hold, whatever the queue size: small queues still get this many,
+     * since drivers size indirect tables by the device's {@code seg_max}, not by the queue size;
+     * large queues (up to 32768) get no more, so per-request state stays bounded (a longer chain
+     * fails with {@link ChainError#TOO_LONG}). 1024 is also IOV_MAX and QEMU's limit.
      */
-    public static final int MIN_CHAIN_LIMIT = 1024;
+    public static final int MAX_CHAIN_LENGTH = 1024;
 
     private final int size;
     private final int mask;
@@ -107,6 +117,8 @@ public final class SplitQueue {
     private boolean signalledValid;
     private String brokenReason;
     private MemorySegment indirectScratch;
+    /** One bit per descriptor index: set while that head is popped and not yet staged as used. */
+    private final long[] owned;
 
     /**
      * @param size       queue size, a power of two up to {@value RingLayout#MAX_QUEUE_SIZE}
@@ -131,9 +143,10 @@ public final class SplitQueue {
         this.usedRing = usedRing;
         this.eventIdx = eventIdx;
         this.memory = memory;
-        this.maxChainLength = Math.max(size, MIN_CHAIN_LIMIT);
+        this.maxChainLength = MAX_CHAIN_LENGTH;
         this.usedEventOffset = RingLayout.usedEventOffset(size);
         this.availEventOffset = RingLayout.availEventOffset(size);
+        this.owned = new long[(size + 63) >>> 6];
         // A restarted backend continues where the used ring is; nothing of ours is staged yet.
         this.nextUsedIdx = loadU16Acquire(usedRing, RING_IDX);
         this.publishedUsedIdx = nextUsedIdx;
@@ -283,6 +296,12 @@ public final class SplitQueue {
                         + ", outside a queue of " + size);
                 return BROKEN;
             }
+            if (isOwned(head)) {
+                markBroken("avail ring entry " + ((lastAvailIdx - 1) & 0xffff) + " holds head " + head
+                        + ", which the device still owns (made available again before it was used)");
+                return BROKEN;
+            }
+            own(head);
             walk(head, chain);
             return head;
         } catch (RuntimeException e) {
@@ -305,6 +324,11 @@ public final class SplitQueue {
         if (brokenReason != null || head < 0 || head >= size) {
             return BROKEN;
         }
+        if (isOwned(head)) {
+            markBroken("head " + head + " is walked again while the device still owns it");
+            return BROKEN;
+        }
+        own(head);
         try {
             walk(head, chain);
             return head;
@@ -312,6 +336,24 @@ public final class SplitQueue {
             markBroken("ring memory is unusable: " + e);
             return BROKEN;
         }
+    }
+
+    /** Whether {@code head} was popped and not yet staged as used. */
+    public boolean isOwned(int head) {
+        return (owned[head >>> 6] & (1L << head)) != 0;
+    }
+
+    /** Number of heads popped and not yet staged as used: never more than {@link #size()}. */
+    public int ownedCount() {
+        int n = 0;
+        for (long w : owned) {
+            n += Long.bitCount(w);
+        }
+        return n;
+    }
+
+    private void own(int head) {
+        owned[head >>> 6] |= 1L << head;
     }
 
     /** Acquires avail->idx; true if entries are pending. A jump beyond the queue size breaks the queue. */
@@ -418,6 +460,7 @@ public final class SplitQueue {
         if (((nextUsedIdx - publishedUsedIdx) & 0xffff) >= size) {
             throw new IllegalStateException(size + " used elements staged without publishUsed()");
         }
+        owned[head >>> 6] &= ~(1L << head); // given back even when broken: the device is done with it
         if (brokenReason != null) {
             return false;
         }

@@ -192,7 +192,7 @@ class SplitQueueChainTest {
     }
 
     @Test
-    void chainOfTheWholeLargestQueueIsAcceptedOneMoreIsALoop() throws Exception {
+    void chainOfTheWholeLargestQueueStopsAtTheChainLimitAndSoDoesALoop() throws Exception {
         fixture(RingLayout.MAX_QUEUE_SIZE);
         int size = RingLayout.MAX_QUEUE_SIZE;
         for (int i = 0; i < size - 1; i++) {
@@ -201,14 +201,15 @@ class SplitQueueChainTest {
         f.driver.writeDescriptor(size - 1, DATA, 1, 0, 0);
         offerRaw(0);
         assertTimeoutPreemptively(QUICKLY, () -> assertEquals(0, f.device.pop(f.chain)));
-        assertTrue(f.chain.isValid());
-        assertEquals(size, f.chain.size());
+        assertEquals(ChainError.TOO_LONG, f.chain.error());
+        assertEquals(SplitQueue.MAX_CHAIN_LENGTH, f.chain.size());
         f.device.addUsed(0, 0);
         f.driver.pollUsed();
 
+        // A loop through the whole table: the chain limit, not the table size, ends the walk.
         f.driver.writeDescriptor(size - 1, DATA, 1, DESC_F_NEXT, 0);
         offerRaw(0);
-        assertRejected(ChainError.LOOP, 0);
+        assertRejected(ChainError.TOO_LONG, 0);
     }
 
     @Test
@@ -224,7 +225,7 @@ class SplitQueueChainTest {
     @Test
     void tooManyBuffersAreRejected() throws Exception {
         fixture(16);
-        int entries = SplitQueue.MIN_CHAIN_LIMIT;
+        int entries = SplitQueue.MAX_CHAIN_LENGTH;
         List<DriverBuffer> indirect = new ArrayList<>();
         for (int i = 0; i < entries; i++) {
             indirect.add(readable(DATA, 1));
@@ -246,7 +247,7 @@ class SplitQueueChainTest {
     @Test
     void oversizedIndirectTableIsRejected() throws Exception {
         fixture(16);
-        f.driver.writeDescriptor(0, TABLES, (SplitQueue.MIN_CHAIN_LIMIT + 1) * 16, DESC_F_INDIRECT, 0);
+        f.driver.writeDescriptor(0, TABLES, (SplitQueue.MAX_CHAIN_LENGTH + 1) * 16, DESC_F_INDIRECT, 0);
         offerRaw(0);
         assertRejected(ChainError.INDIRECT_TOO_LARGE, 0);
     }
@@ -383,7 +384,22 @@ class SplitQueueChainTest {
     void chainHolderMustFitTheQueue() throws Exception {
         fixture(8);
         assertThrows(IllegalArgumentException.class, () -> f.device.pop(new DescriptorChain(8)));
-        assertEquals(SplitQueue.MIN_CHAIN_LIMIT, f.device.maxChainLength());
+        assertEquals(SplitQueue.MAX_CHAIN_LENGTH, f.device.maxChainLength());
         assertNull(f.chain.error());
+    }
+
+    @Test
+    void aDirectChainLongerThanTheLimitFailsOnALargeQueue() throws Exception {
+        fixture(2048);
+        assertEquals(SplitQueue.MAX_CHAIN_LENGTH, f.device.maxChainLength(), "not the queue size");
+        int n = SplitQueue.MAX_CHAIN_LENGTH + 1;
+        for (int i = 0; i < n; i++) {
+            f.driver.writeDescriptor(i, DATA, 4, i + 1 < n ? DESC_F_NEXT : 0, i + 1);
+        }
+        f.driver.offer(0);
+        f.driver.publish();
+        assertEquals(0, f.device.pop(f.chain));
+        assertEquals(ChainError.TOO_LONG, f.chain.error());
+        assertEquals(SplitQueue.MAX_CHAIN_LENGTH, f.chain.size());
     }
 }

@@ -305,4 +305,41 @@ class SplitQueueRingTest {
         assertTrue(f.device.brokenReason().contains("unusable"), f.device.brokenReason());
         assertFalse(f.device.addUsed(0, 0));
     }
+
+    @Test
+    void headPostedAgainWhileOwnedBreaksTheQueue() throws Exception {
+        f = new QueueFixture(8, true);
+        int head = submitOne();
+        assertEquals(head, f.device.pop(f.chain));
+        assertTrue(f.device.isOwned(head));
+        f.driver.offer(head); // the same descriptors again, before the device used them
+        f.driver.publish();
+        assertEquals(SplitQueue.BROKEN, f.device.pop(f.chain));
+        assertEquals("avail ring entry 1 holds head " + head
+                + ", which the device still owns (made available again before it was used)", f.device.brokenReason());
+        assertEquals(1, f.device.ownedCount(), "no second request on the same head");
+    }
+
+    @Test
+    void headUsedThenPostedAgainIsServed() throws Exception {
+        f = new QueueFixture(8, true);
+        int head = submitOne();
+        assertEquals(head, f.device.pop(f.chain));
+        assertTrue(f.device.addUsed(head, 1));
+        assertFalse(f.device.isOwned(head));
+        f.driver.offer(head);
+        f.driver.publish();
+        assertEquals(head, f.device.pop(f.chain));
+        assertFalse(f.device.isBroken());
+        assertEquals(1, f.device.ownedCount());
+    }
+
+    @Test
+    void walkHeadOfAnOwnedHeadBreaksTheQueue() throws Exception {
+        f = new QueueFixture(8, true);
+        int head = submitOne();
+        assertEquals(head, f.device.pop(f.chain));
+        assertEquals(SplitQueue.BROKEN, f.device.walkHead(head, f.chain));
+        assertEquals("head " + head + " is walked again while the device still owns it", f.device.brokenReason());
+    }
 }

@@ -1,15 +1,13 @@
 package dev.vublk.block.qcow2;
 
+import dev.vublk.block.BounceBuffers;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * READV and WRITEV of host-contiguous runs in the data file, for one queue: pooled operations,
@@ -26,7 +24,7 @@ final class DataTransfers {
     private final InflightWrites inflight;
     private final Arena arena;
     private final ArrayDeque<Transfer> pool = new ArrayDeque<>();
-    private final List<Transfer> all = new ArrayList<>();
+    private final BounceBuffers bounces = new BounceBuffers();
 
     DataTransfers(IoUring ring, int fd, int directAlignment, InflightWrites inflight, Arena arena) {
         this.ring = ring;
@@ -41,13 +39,7 @@ final class DataTransfers {
      * target's {@code complete} may run before this returns (if the ring refuses the operation).
      */
     void start(boolean write, long host, IoVecArray buffers, long at, long length, int slot, IoCompletion target) {
-        Transfer t;
-        if (pool.isEmpty()) {
-            t = new Transfer();
-            all.add(t);
-        } else {
-            t = pool.pop();
-        }
+        Transfer t = pool.isEmpty() ? new Transfer() : pool.pop();
         t.start(write, host, buffers, at, length, slot, target);
     }
 
@@ -67,8 +59,7 @@ final class DataTransfers {
     private final class Transfer implements IoCompletion {
         private final IoVecArray iov = new IoVecArray(arena, IoVecArray.IOV_MAX);
         private final IoVecArray bounceIov = new IoVecArray(arena, 1);
-        private Arena bounceArena;
-        private MemorySegment bounce;
+        private BounceBuffers.Buffer bounce;
         private boolean write;
         private boolean bounced;
         private IoVecArray buffers;
@@ -89,11 +80,15 @@ final class DataTransfers {
                 IoVecArray use = iov;
                 bounced = needsBounce(iov);
                 if (bounced) {
-                    ensureBounce(length);
+                    bounce = bounces.take(length);
+                    if (bounce == null) {
+                        complete(0, -Errno.ENOMEM); // over the queue's bounce budget: this request fails alone
+                        return;
+                    }
                     bounceIov.clear();
-                    bounceIov.add(bounce.address(), length);
+                    bounceIov.add(bounce.segment().address(), length);
                     if (write) {
-                        buffers.copyTo(at, bounce, 0, length);
+                        buffers.copyTo(at, bounce.segment(), 0, length);
                     }
                     use = bounceIov;
                 }
@@ -109,29 +104,25 @@ final class DataTransfers {
             }
         }
 
-        /** Grown to the largest transfer that needed it; kept for the next. */
-        private void ensureBounce(long bytes) {
-            if (bounce == null || bounce.byteSize() < bytes) {
-                if (bounceArena != null) {
-                    bounceArena.close();
-                }
-                bounceArena = Arena.ofShared();
-                bounce = bounceArena.allocate(Math.max(bytes, 64 << 10), 4096);
-            }
-        }
-
         @Override
         public void complete(long ignored, int res) {
             int result = Math.min(res, 0);
-            if (!write && res >= 0) {
-                if (bounced && res > 0) {
-                    buffers.copyFrom(bounce, 0, at, res);
+            try {
+                if (!write && res >= 0) {
+                    if (bounced && res > 0) {
+                        buffers.copyFrom(bounce.segment(), 0, at, res);
+                    }
+                    if (res < length) {
+                        buffers.fill(at + res, length - res, (byte) 0); // past the end of the file reads as zeros
+                    }
+                } else if (write && res >= 0 && res < length) {
+                    result = -Errno.EIO;
                 }
-                if (res < length) {
-                    buffers.fill(at + res, length - res, (byte) 0); // past the end of the file reads as zeros
+            } finally {
+                if (bounce != null) {
+                    bounces.give(bounce); // even when guest memory faults: the transfer is over
+                    bounce = null;
                 }
-            } else if (write && res >= 0 && res < length) {
-                result = -Errno.EIO;
             }
             inflight.remove(slot);
             IoCompletion t = target;
@@ -140,18 +131,10 @@ final class DataTransfers {
             pool.push(this);
             t.complete(0, result);
         }
-
-        void close() {
-            if (bounceArena != null) {
-                bounceArena.close();
-            }
-        }
     }
 
     /** Frees the bounce buffers; the ring has drained. */
     void close() {
-        for (Transfer t : all) {
-            t.close();
-        }
+        bounces.close();
     }
 }

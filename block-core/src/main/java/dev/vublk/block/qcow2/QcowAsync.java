@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -50,6 +51,12 @@ public final class QcowAsync implements BlockWorker {
     private final MemorySegment zeros;
     private final QueueWakeup wakeup;
     private final DataTransfers transfers;
+    /**
+     * Allocations this queue started and has not yet committed or aborted. Normally empty when
+     * the worker closes; after a queue failure (a throwable out of a completion) some may be
+     * left, and {@link #close} aborts them so other queues waiting on those clusters go on.
+     */
+    private final ArrayList<PendingAllocation> ownAllocations = new ArrayList<>();
     private boolean closed;
 
     QcowAsync(QcowMetadata meta, NativeFile file, IoUring ring, BlockImage backing, BlockWorker backingWorker,
@@ -364,6 +371,7 @@ public final class QcowAsync implements BlockWorker {
 
         void start() {
             r.add();
+            ownAllocations.add(a);
             try {
                 if (a.cowStart() == pos && a.cowEnd() == end) {
                     transfers.start(true, hostFor(pos), buffers, at, end - pos, -1, this);
@@ -407,6 +415,7 @@ public final class QcowAsync implements BlockWorker {
             }
             List<Runnable> waiters;
             int result = res;
+            ownAllocations.removeIf(own -> own == a); // by identity: records compare by value
             if (result < 0) {
                 waiters = meta.abort(a);
             } else {
@@ -525,6 +534,13 @@ public final class QcowAsync implements BlockWorker {
             return;
         }
         closed = true;
+        // The ring has drained: nothing of this queue still writes to these clusters.
+        for (PendingAllocation a : ownAllocations) {
+            for (Runnable w : meta.abort(a)) {
+                w.run();
+            }
+        }
+        ownAllocations.clear();
         meta.forget(inflight);
         if (backingWorker != null) {
             backingWorker.close();

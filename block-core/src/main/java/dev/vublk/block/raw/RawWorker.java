@@ -1,6 +1,7 @@
 package dev.vublk.block.raw;
 
 import dev.vublk.block.BlockWorker;
+import dev.vublk.block.BounceBuffers;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
@@ -22,6 +23,7 @@ final class RawWorker implements BlockWorker {
     private final FirstSectorGuard guard;
     private final ArrayDeque<BouncedTransfer> bouncePool = new ArrayDeque<>();
     private final ArrayDeque<ZeroRange> zeroPool = new ArrayDeque<>();
+    private final BounceBuffers bounce = new BounceBuffers();
 
     RawWorker(NativeFile file, IoUring ring, long size, FirstSectorGuard guard) {
         this.file = file;
@@ -57,8 +59,13 @@ final class RawWorker implements BlockWorker {
             // A guarded write to the first sector goes through a private copy, which is checked.
             boolean checked = write && guard != null && offset < FirstSectorGuard.GUARDED_BYTES;
             if (checked || (file.direct() && !aligned(buffers))) {
+                BounceBuffers.Buffer buffer = bounce.take(buffers.totalBytes());
+                if (buffer == null) {
+                    done.complete(tag, -Errno.ENOMEM); // over the queue's bounce budget: the request fails alone
+                    return;
+                }
                 BouncedTransfer b = bouncePool.isEmpty() ? new BouncedTransfer() : bouncePool.pop();
-                b.start(write, offset, buffers, done, tag);
+                b.start(write, offset, buffer, buffers, done, tag);
             } else if (write) {
                 ring.writev(file.fd(), buffers, offset, done, tag);
             } else {
@@ -154,54 +161,68 @@ final class RawWorker implements BlockWorker {
         }
     }
 
-    /** An O_DIRECT transfer through an aligned buffer of this worker's, reused across requests. */
+    /** Frees the bounce buffers; called after the ring has drained. */
+    @Override
+    public void close() {
+        bounce.close();
+    }
+
+    /** An O_DIRECT transfer through an aligned buffer lent by {@link #bounce}. */
     private final class BouncedTransfer implements IoCompletion {
         private final IoVecArray single = new IoVecArray(1);
-        private java.lang.foreign.MemorySegment buffer;
-        private java.lang.foreign.Arena arena;
+        private BounceBuffers.Buffer buffer;
         private boolean write;
         private IoVecArray guest;
         private IoCompletion done;
         private long tag;
 
-        void start(boolean write, long offset, IoVecArray guest, IoCompletion done, long tag) throws NativeException {
+        void start(boolean write, long offset, BounceBuffers.Buffer buffer, IoVecArray guest, IoCompletion done, long tag)
+                throws NativeException {
             long length = guest.totalBytes();
-            if (buffer == null || buffer.byteSize() < length) {
-                if (arena != null) {
-                    arena.close();
-                }
-                arena = java.lang.foreign.Arena.ofConfined();
-                buffer = arena.allocate(Math.max(length, 4096), 4096);
-            }
+            this.buffer = buffer;
             this.write = write;
             this.guest = guest;
             this.done = done;
             this.tag = tag;
             single.clear();
-            single.add(buffer.address(), length);
-            if (write) {
-                guest.copyTo(0, buffer, 0, length);
-                if (guard != null && guard.refuses(offset, buffer.asSlice(0, length))) {
-                    complete(0, -Errno.EIO);
-                    return;
+            single.add(buffer.segment().address(), length);
+            try {
+                if (write) {
+                    guest.copyTo(0, buffer.segment(), 0, length);
+                    if (guard != null && guard.refuses(offset, buffer.segment().asSlice(0, length))) {
+                        complete(0, -Errno.EIO);
+                        return;
+                    }
+                    ring.writev(file.fd(), single, offset, this, 0);
+                } else {
+                    ring.readv(file.fd(), single, offset, this, 0);
                 }
-                ring.writev(file.fd(), single, offset, this, 0);
-            } else {
-                ring.readv(file.fd(), single, offset, this, 0);
+            } catch (NativeException e) {
+                release();
+                throw e;
             }
         }
 
         @Override
         public void complete(long ignored, int result) {
-            if (!write && result > 0) {
-                guest.copyFrom(buffer, 0, 0, result);
-            }
             IoCompletion d = done;
             long t = tag;
+            try {
+                if (!write && result > 0) {
+                    guest.copyFrom(buffer.segment(), 0, 0, result);
+                }
+            } finally {
+                release(); // even when guest memory faults: the buffer's transfer is over
+            }
+            d.complete(t, result);
+        }
+
+        private void release() {
+            bounce.give(buffer);
+            buffer = null;
             done = null;
             guest = null;
             bouncePool.push(this);
-            d.complete(t, result);
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.BlockWorker;
+import dev.vublk.block.BounceBuffers;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
@@ -24,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * <p>Reads and writes of allocated blocks take no lock, make no synchronous system call and, once
  * the pools are warm, allocate nothing: requests and pieces are pooled objects, the lookup fills
  * a reused {@link Extent}, and text is built only when something fails. With O_DIRECT, pieces
- * whose guest memory misses the alignment go through a bounce buffer kept with the piece.
+ * whose guest memory misses the alignment go through a bounce buffer lent by the queue's
+ * {@link BounceBuffers} (a fixed budget; a transfer beyond it fails).
  */
 public final class VhdxAsync implements BlockWorker {
     private static final Logger LOG = LoggerFactory.getLogger(VhdxAsync.class);
@@ -41,6 +43,7 @@ public final class VhdxAsync implements BlockWorker {
     private final ArrayDeque<IoVecArray> iovPool = new ArrayDeque<>();
     private final ArrayDeque<Request> requestPool = new ArrayDeque<>();
     private final ArrayDeque<Piece> piecePool = new ArrayDeque<>();
+    private final BounceBuffers bounces = new BounceBuffers();
     private final Extent extent = new Extent();
 
     VhdxAsync(VhdxImage image, IoUring ring) {
@@ -114,19 +117,8 @@ public final class VhdxAsync implements BlockWorker {
         /** A bounced read: copy {@code expected} bytes from the bounce buffer to the guest at {@code guestPos}. */
         IoVecArray guest;
         long guestPos;
-        private Arena bounceArena;
-        private MemorySegment bounce;
-
-        MemorySegment bounce(long length) {
-            if (bounce == null || bounce.byteSize() < length) {
-                if (bounceArena != null) {
-                    bounceArena.close();
-                }
-                bounceArena = Arena.ofShared();
-                bounce = bounceArena.allocate(Math.max(length, 4096), 4096);
-            }
-            return bounce;
-        }
+        /** The bounce buffer of an O_DIRECT transfer of misaligned guest memory, or null. */
+        BounceBuffers.Buffer bounce;
 
         @Override
         public void complete(long ignored, int result) {
@@ -141,27 +133,34 @@ public final class VhdxAsync implements BlockWorker {
                     result = -Math.max(1, e.errno());
                 }
             }
-            if (result < 0) {
-                r.fail(-result, null, null);
-            } else if (mode == 0 && expected >= 0 && result != expected) {
-                r.fail(Errno.EIO, "short transfer", null);
-            } else {
-                try {
-                    if (guest != null) {
-                        GuestBuffers.copyIn(bounce, guest, guestPos, expected);
+            try {
+                if (result < 0) {
+                    r.fail(-result, null, null);
+                } else if (mode == 0 && expected >= 0 && result != expected) {
+                    r.fail(Errno.EIO, "short transfer", null);
+                } else {
+                    try {
+                        if (guest != null) {
+                            GuestBuffers.copyIn(bounce.segment(), guest, guestPos, expected);
+                        }
+                        if (markBlock >= 0) {
+                            meta.setSectorsPresent(markBlock, markFirst, markCount, true);
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        r.fail(Errno.EIO, null, e);
                     }
-                    if (markBlock >= 0) {
-                        meta.setSectorsPresent(markBlock, markFirst, markCount, true);
-                    }
-                } catch (IOException | RuntimeException e) {
-                    r.fail(Errno.EIO, null, e);
                 }
+            } finally {
+                recycle(); // even when guest memory faults: the operation is over, its bounce buffer goes back
             }
-            recycle();
             r.finishOne();
         }
 
         void recycle() {
+            if (bounce != null) {
+                bounces.give(bounce);
+                bounce = null;
+            }
             if (iov != null) {
                 iovPool.push(iov);
             }
@@ -203,7 +202,13 @@ public final class VhdxAsync implements BlockWorker {
         IoVecArray iov = iov();
         p.iov = iov;
         if (alignment > 1 && !GuestBuffers.aligned(buffers, pos, len, alignment)) {
-            MemorySegment b = p.bounce(len);
+            p.bounce = bounces.take(len);
+            if (p.bounce == null) {
+                p.recycle();
+                throw new NativeException("O_DIRECT bounce buffer of " + len + " bytes (the queue's budget of "
+                        + BounceBuffers.BUDGET_BYTES + " bytes is in use)", Errno.ENOMEM);
+            }
+            MemorySegment b = p.bounce.segment();
             if (write) {
                 GuestBuffers.copyOut(buffers, pos, b, len);
             } else {
@@ -397,13 +402,7 @@ public final class VhdxAsync implements BlockWorker {
 
     @Override
     public void close() {
-        for (Piece p : piecePool) {
-            if (p.bounceArena != null) {
-                p.bounceArena.close();
-                p.bounceArena = null;
-                p.bounce = null;
-            }
-        }
+        bounces.close(); // every piece gave its buffer back: the ring has drained
         piecePool.clear();
         iovPool.clear();
         requestPool.clear();

@@ -106,6 +106,9 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
 
     public BlkConfigView configView() { return BlkConfigView.decode(config); }
 
+    /** The err eventfd given with SET_VRING_ERR for queue {@code index} (QEMU-style realize only). */
+    public EventFd errFd(int index) { return errFds.get(index); }
+
     private long wantedProtocolFeatures() {
         long want = bit(ProtocolFeatures.MQ) | bit(ProtocolFeatures.REPLY_ACK) | bit(ProtocolFeatures.CONFIG)
                 | bit(ProtocolFeatures.RESET_DEVICE);
@@ -150,7 +153,7 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
             offeredFeatures = client.getFeatures();
             for (BlkQueueDriver q : queues) {
                 client.setVringCall(q.virtqueue().index(), q.virtqueue().callFd());
-                EventFd err = EventFd.create();
+                EventFd err = EventFd.create(EventFd.EFD_NONBLOCK); // tests poll it (errFd)
                 errFds.add(err);
                 client.setVringErr(q.virtqueue().index(), err.fd());
             }

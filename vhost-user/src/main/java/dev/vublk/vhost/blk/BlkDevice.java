@@ -7,6 +7,7 @@ import dev.vublk.vhost.GuestMemoryMap;
 import dev.vublk.vhost.ProtocolFeatures;
 import dev.vublk.vhost.VirtioDevice;
 import dev.vublk.vhost.Vring;
+import dev.vublk.virtqueue.GuestMemory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -89,7 +90,12 @@ public final class BlkDevice implements VirtioDevice {
 
     @Override
     public void startQueue(Vring vring, GuestMemoryMap memory) throws IOException {
-        BlkQueueThread q = new BlkQueueThread(this, vring, memory.memory());
+        startQueue(vring, memory.memory());
+    }
+
+    /** Starts a ring over a memory snapshot (tests build one without a front-end). */
+    void startQueue(Vring vring, GuestMemory memory) throws IOException {
+        BlkQueueThread q = new BlkQueueThread(this, vring, memory);
         q.start();
         queues[vring.index()] = q;
     }
@@ -115,6 +121,9 @@ public final class BlkDevice implements VirtioDevice {
     byte[] serial() { return serial; }
 
     int logicalBlockSize() { return options.logicalBlockSize(); }
+
+    /** seg_max as the config space reports it. */
+    int segMax() { return segMax(options.maxQueueSize()); }
 
     /** Write-through when the driver (or the operator) turned the cache off: each write is flushed. */
     boolean writeThrough() {

@@ -24,6 +24,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
@@ -33,10 +34,36 @@ import org.slf4j.LoggerFactory;
  * The thread of one virtqueue. It owns an io_uring on which it reads the kick eventfd and does
  * all disk I/O, so one wait covers both; each wakeup pops every available request, starts its
  * I/O, and after the batch publishes used entries with at most one call notification.
+ *
+ * <h2>Failure</h2>
+ * A queue fails alone. A ring the driver corrupted ({@link SplitQueue#BROKEN}) stops taking
+ * requests, finishes those in flight and waits for the front-end to stop it. Any other throwable
+ * (a bug, or an {@link InternalError} from guest memory the front-end truncated under us) makes
+ * the queue <em>failed</em>: it stops touching guest memory and the rings, lets the kernel finish
+ * every operation still in flight (their completions run, so the image worker commits or aborts
+ * what it started and other queues waiting on it resume), and only then closes the worker and
+ * the ring, which frees the buffers those operations targeted. Both tell the front-end through
+ * the vring's err eventfd. {@link #stop()} waits at most {@link #STOP_WAIT_MILLIS} for the thread.
  */
-final class BlkQueueThread implements Runnable, IoCompletion {
+final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private static final Logger LOG = LoggerFactory.getLogger(BlkQueueThread.class);
     private static final int MAX_IOVECS = IoVecArray.IOV_MAX;
+    /**
+     * How long {@link #stop()} waits for the thread: its I/O normally completes in milliseconds;
+     * past this a stuck device (e.g. a hung network file system) must not hang the control path.
+     */
+    static final long STOP_WAIT_MILLIS = 30_000;
+    /**
+     * Requests started at once, whatever the queue size (up to 32768): the pooled requests'
+     * iovec arrays then take at most 1024 * 16 KiB. Further available requests wait in the ring
+     * until some complete.
+     */
+    static final int MAX_IN_FLIGHT = 1024;
+    /**
+     * Rings whose operations never drained (the ring itself failed): their buffers stay
+     * reachable here, never freed, since the kernel may still write into them.
+     */
+    private static final ConcurrentLinkedQueue<Object> ABANDONED = new ConcurrentLinkedQueue<>();
 
     private final BlkDevice device;
     private final Vring vring;
@@ -64,6 +91,12 @@ final class BlkQueueThread implements Runnable, IoCompletion {
     private int inFlight;
     private boolean usedPending;
     private boolean broken;
+    /** Set after an unexpected throwable: completions only release state, guest memory is left alone. */
+    private boolean failed;
+    /** Whether the kick eventfd read is in flight on the ring. */
+    private boolean kickArmed;
+    /** Available requests were left in the ring because {@link #MAX_IN_FLIGHT} were in flight. */
+    private boolean backlog;
 
     BlkQueueThread(BlkDevice device, Vring vring, GuestMemory memory) {
         this.device = device;
@@ -101,34 +134,96 @@ final class BlkQueueThread implements Runnable, IoCompletion {
             LOG.warn("queue {}: cannot wake the queue thread: {}", index, e.getMessage());
         }
         try {
-            thread.join();
+            thread.join(STOP_WAIT_MILLIS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (thread.isAlive()) {
+            LOG.error("queue {}: its I/O has not completed after {} ms; the ring is left to finish it alone",
+                    index, STOP_WAIT_MILLIS);
         }
         return queue != null ? queue.lastAvailIdx() : vring.base();
     }
 
-    BlockWorker worker() {
+    @Override
+    public BlockWorker worker() {
         return worker;
     }
 
     @Override
     public void run() {
-        try (Arena arena = Arena.ofConfined()) {
+        // Closed last, after the ring: the kick read may target kickBuffer until the ring is gone.
+        Arena arena = Arena.ofConfined();
+        boolean drained = true;
+        try {
             try {
                 setUp(arena);
-                started.complete(null);
-            } catch (IOException | VirtqueueException | RuntimeException e) {
-                started.completeExceptionally(e instanceof IOException ? e : new IOException(e.getMessage(), e));
-                closeRing();
+            } catch (Throwable e) {
+                started.completeExceptionally(e instanceof IOException ? e : new IOException("queue " + index + ": " + e, e));
+                drained = drainAfterFailure();
                 return;
             }
+            started.complete(null);
             LOG.debug("queue {} started: size {}, last_avail_idx {}", index, vring.size(), vring.base());
             loop();
         } catch (Throwable t) {
-            LOG.error("queue {} failed; it stops serving until the front-end restarts it", index, t);
+            drained = fail(t);
         } finally {
-            closeRing();
+            if (drained) {
+                closeRing();
+                arena.close();
+            } else {
+                abandon(arena);
+            }
+        }
+    }
+
+    /**
+     * Stops using guest memory, tells the front-end, and waits for the ring's operations.
+     *
+     * @return whether every operation but the kick read completed
+     */
+    private boolean fail(Throwable t) {
+        failed = true;
+        LOG.error("queue {} failed; it stops serving until the front-end restarts it (err eventfd {})", index,
+                vring.signalError() ? "signalled" : "not set", t);
+        return drainAfterFailure();
+    }
+
+    /**
+     * Delivers completions until the kernel holds nothing of ours. The pending kick read is
+     * completed by writing the kick eventfd ourselves (it is not re-armed once failed); should
+     * that write fail, it is the one operation left, and closing the ring cancels it. A
+     * completion that throws still consumed its entry, so this progresses; only the ring itself
+     * failing stops it.
+     */
+    private boolean drainAfterFailure() {
+        failed = true;
+        if (kickArmed) {
+            try {
+                kick.write(1);
+            } catch (NativeException e) {
+                LOG.warn("queue {}: cannot complete its own kick read: {}", index, e.getMessage());
+            }
+        }
+        while (ring != null && ring.inFlight() > (kickArmed ? 1 : 0)) {
+            try {
+                ring.submitAndWait();
+            } catch (NativeException e) {
+                LOG.error("queue {}: cannot drain the ring after the failure: {}; its buffers are never freed", index, e.getMessage());
+                return false;
+            } catch (Throwable t) {
+                LOG.debug("queue {}: a completion failed while draining: {}", index, t.toString());
+            }
+        }
+        return true;
+    }
+
+    /** Keeps what the kernel may still write into reachable forever; closes only the ring's fd. */
+    private void abandon(Arena arena) {
+        ABANDONED.add(new Object[] {arena, worker, pool, ring});
+        if (ring != null) {
+            ring.close();
         }
     }
 
@@ -166,6 +261,9 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         processAvailable();
         while (!(stopRequested && inFlight == 0 && ring.inFlight() == 0)) {
             ring.submitAndWait();
+            if (backlog && inFlight < MAX_IN_FLIGHT) {
+                processAvailable(); // no kick will come for what is already available
+            }
             publishUsed();
         }
         publishUsed();
@@ -181,12 +279,14 @@ final class BlkQueueThread implements Runnable, IoCompletion {
 
     private void armKick() throws NativeException {
         ring.read(kick.fd(), kickBuffer.address(), 8, 0, this, 0);
+        kickArmed = true;
     }
 
     /** The kick eventfd fired (or {@link #stop()} woke us). */
     @Override
     public void complete(long tag, int result) {
-        if (stopRequested) {
+        kickArmed = false;
+        if (stopRequested || failed) {
             return;
         }
         try {
@@ -209,10 +309,16 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         queue.disableKicks();
         do {
             while (!stopRequested) {
+                if (inFlight >= MAX_IN_FLIGHT) {
+                    backlog = true; // kicks stay off: loop() comes back once requests complete
+                    logUsedRing();
+                    return;
+                }
                 int popped = queue.pop(chain);
                 if (popped == SplitQueue.BROKEN) {
-                    LOG.error("queue {}: {}; the queue stops until the front-end resets it", index, queue.brokenReason());
                     broken = true;
+                    LOG.error("queue {}: {}; the queue stops until the front-end resets it (err eventfd {})", index,
+                            queue.brokenReason(), vring.signalError() ? "signalled" : "not set");
                     return;
                 }
                 if (popped == SplitQueue.NO_BUFFER) {
@@ -221,11 +327,12 @@ final class BlkQueueThread implements Runnable, IoCompletion {
                 startRequest();
             }
         } while (!stopRequested && queue.enableKicks());
+        backlog = false;
         logUsedRing(); // the kick suppression fields live in the used ring
     }
 
-    /** Whether requests must record the guest ranges they write (see {@link BlkRequest#recordWritable}). */
-    boolean logsWrites() {
+    @Override
+    public boolean logsWrites() {
         return writeLog != null;
     }
 
@@ -248,8 +355,14 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         parser.start(chain, r);
     }
 
-    /** Called once per request, with its status; an errno is only for logging. */
-    void finish(BlkRequest r, byte status, int errno) {
+    @Override
+    public void finish(BlkRequest r, byte status, int errno) {
+        if (failed) {
+            // Guest memory may be gone and the rings are no longer ours: only release the request.
+            inFlight--;
+            pool.push(r);
+            return;
+        }
         if (status == S_IOERR) {
             device.stats().errors.increment();
             if (errno != 0) {
@@ -269,8 +382,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         pool.push(r);
     }
 
-    /** Completes a chain that never became a request (malformed): used length 0, nothing written. */
-    void discardChain(int head) {
+    @Override
+    public void discardChain(int head) {
         stage(head, 0);
     }
 
@@ -282,7 +395,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         usedPending = true;
     }
 
-    void releaseUnstarted(BlkRequest r) {
+    @Override
+    public void releaseUnstarted(BlkRequest r) {
         inFlight--;
         pool.push(r);
     }
@@ -318,7 +432,8 @@ final class BlkQueueThread implements Runnable, IoCompletion {
         }
     }
 
-    int index() {
+    @Override
+    public int index() {
         return index;
     }
 }

@@ -21,7 +21,7 @@ final class BlkRequest implements IoCompletion {
     final IoVecArray data;
     /** Adds guest pieces to {@link #data}; made once so filling it allocates nothing. */
     final PieceConsumer addPiece;
-    private final BlkQueueThread owner;
+    private final RequestOwner owner;
     int head;
     int type;
     /** Native address of the status byte in guest memory. */
@@ -36,7 +36,7 @@ final class BlkRequest implements IoCompletion {
     private long[] writtenLengths = new long[0];
     private int writtenCount;
 
-    BlkRequest(BlkQueueThread owner, int iovCapacity) {
+    BlkRequest(RequestOwner owner, int iovCapacity) {
         this.owner = owner;
         this.data = new IoVecArray(iovCapacity);
         this.addPiece = data::add;
@@ -113,7 +113,7 @@ final class BlkRequest implements IoCompletion {
         return owner.worker();
     }
 
-    BlkQueueThread owner() {
+    RequestOwner owner() {
         return owner;
     }
 }

@@ -34,6 +34,10 @@ final class BlkRequestParser {
     private final BlkDevice device;
     private final long capacity;
     private final int blockSize;
+    /** seg_max of the config space: data descriptors one request may use. */
+    private final int segMax;
+    /** Whether a refused request was already logged at warning level (later ones at debug). */
+    private boolean warned;
     /** Scratch for headers and discard segments: parsing happens on the queue thread only. */
     private final MemorySegment scratch = Arena.ofAuto().allocate(BlkConfig.MAX_DISCARD_SEGMENTS * SEGMENT_BYTES, 8);
     private final long[] segOffsets = new long[BlkConfig.MAX_DISCARD_SEGMENTS];
@@ -45,15 +49,16 @@ final class BlkRequestParser {
         this.device = device;
         this.capacity = device.image().size();
         this.blockSize = device.logicalBlockSize();
+        this.segMax = device.segMax();
         this.serial = MemorySegment.ofArray(device.serial());
     }
 
     /** Starts the request in {@code chain}; {@code r} is completed through its owner in every case. */
     void start(DescriptorChain chain, BlkRequest r) {
-        BlkQueueThread owner = r.owner();
+        RequestOwner owner = r.owner();
         long statusAddress = statusAddress(chain);
         if (!chain.isValid() || statusAddress == 0) {
-            LOG.warn("queue {}: malformed descriptor chain at head {}: {}", owner.index(), chain.head(),
+            refuse(owner, chain.head(), "dropped as a malformed descriptor chain",
                     chain.isValid() ? "no device-writable status byte" : chain.error().description());
             owner.discardChain(chain.head());
             owner.releaseUnstarted(r);
@@ -75,7 +80,7 @@ final class BlkRequestParser {
             case IN -> {
                 long length = chain.writableBytes() - 1;
                 long offset = checkedRange(sector, length);
-                if (offset < 0 || !collect(chain, true, 0, length, r)) {
+                if (offset < 0 || !withinSegmentLimits(owner, chain, true, 0, length) || !collect(chain, true, 0, length, r)) {
                     owner.finish(r, S_IOERR, 0);
                     return;
                 }
@@ -88,7 +93,8 @@ final class BlkRequestParser {
             case OUT -> {
                 long length = chain.readableBytes() - HEADER_BYTES;
                 long offset = checkedRange(sector, length);
-                if (device.image().readOnly() || offset < 0 || !collect(chain, false, HEADER_BYTES, length, r)) {
+                if (device.image().readOnly() || offset < 0 || !withinSegmentLimits(owner, chain, false, HEADER_BYTES, length)
+                        || !collect(chain, false, HEADER_BYTES, length, r)) {
                     owner.finish(r, S_IOERR, 0);
                     return;
                 }
@@ -142,12 +148,55 @@ final class BlkRequestParser {
         return offset;
     }
 
+    /**
+     * Whether the data bytes {@code [from, from+length)} of a section keep to what the config
+     * space promised the driver: at most seg_max descriptors carry them, none of them more than
+     * size_max bytes. This also bounds one request's transfer to seg_max * size_max bytes.
+     */
+    private boolean withinSegmentLimits(RequestOwner owner, DescriptorChain chain, boolean writable, long from, long length) {
+        int start = writable ? chain.firstWritable() : 0;
+        int end = writable ? chain.size() : chain.firstWritable();
+        long pos = 0;
+        int segments = 0;
+        for (int i = start; i < end; i++) {
+            long len = chain.length(i);
+            long bytes = Math.min(pos + len, from + length) - Math.max(pos, from);
+            pos += len;
+            if (bytes <= 0) {
+                continue; // the header, the status byte, or a zero-length descriptor: not a data segment
+            }
+            if (++segments > segMax) {
+                refuse(owner, chain.head(), "refused with IOERR", "more than seg_max " + segMax + " data segments");
+                return false;
+            }
+            if (bytes > BlkConfig.MAX_SEGMENT_BYTES) {
+                refuse(owner, chain.head(), "refused with IOERR", "a data segment of " + bytes + " bytes, more than size_max " + BlkConfig.MAX_SEGMENT_BYTES);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Logs a refused request: the first at warning level, later ones at debug, since a guest can
+     * send them as fast as it likes.
+     */
+    private void refuse(RequestOwner owner, int head, String outcome, String reason) {
+        if (!warned) {
+            warned = true;
+            LOG.warn("queue {}: request at head {} {}: {} (further refusals are logged at debug level)",
+                    owner.index(), head, outcome, reason);
+        } else {
+            LOG.debug("queue {}: request at head {} {}: {}", owner.index(), head, outcome, reason);
+        }
+    }
+
     private static boolean collect(DescriptorChain chain, boolean writable, long from, long length, BlkRequest r) {
         return length == 0 || chain.forEachPiece(writable, from, length, r.addPiece) > 0;
     }
 
     private void zeroRanges(DescriptorChain chain, BlkRequest r, boolean discard) {
-        BlkQueueThread owner = r.owner();
+        RequestOwner owner = r.owner();
         long bytes = chain.readableBytes() - HEADER_BYTES;
         int count = (int) Math.min(Integer.MAX_VALUE, bytes / SEGMENT_BYTES);
         if (device.image().readOnly() || bytes % SEGMENT_BYTES != 0 || count < 1

@@ -1,0 +1,38 @@
+package dev.vublk.vhost.blk;
+
+import dev.vublk.block.BlockImage;
+import dev.vublk.block.BlockWorker;
+import dev.vublk.block.ImageFormat;
+import dev.vublk.uring.IoUring;
+import java.util.function.Function;
+
+/** An image whose per-queue workers a test supplies; RAW-like, 512-byte aligned, discard supported. */
+final class FakeImage implements BlockImage {
+    private final long size;
+    private final boolean readOnly;
+    private final Function<IoUring, BlockWorker> workers;
+
+    FakeImage(long size, boolean readOnly, Function<IoUring, BlockWorker> workers) {
+        this.size = size;
+        this.readOnly = readOnly;
+        this.workers = workers;
+    }
+
+    @Override public long size() { return size; }
+
+    @Override public boolean readOnly() { return readOnly; }
+
+    @Override public ImageFormat format() { return ImageFormat.RAW; }
+
+    @Override public int requestAlignment() { return 512; }
+
+    @Override public int memoryAlignment() { return 1; }
+
+    @Override public boolean supportsDiscard() { return true; }
+
+    @Override public BlockWorker newWorker(IoUring ring) { return workers.apply(ring); }
+
+    @Override public void flush() {}
+
+    @Override public void close() {}
+}
