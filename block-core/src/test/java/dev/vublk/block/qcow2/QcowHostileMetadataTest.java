@@ -1,5 +1,6 @@
 package dev.vublk.block.qcow2;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -120,5 +121,82 @@ class QcowHostileMetadataTest {
         poke(img, 72, QcowHeader.INCOMPAT_DIRTY, 8);
         ImageException e = assertThrows(ImageException.class, () -> Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults()));
         assertTrue(e.getMessage().contains("rebuilding refcounts would read more than"), e.getMessage());
+    }
+
+    private String openFails(Path img) {
+        ImageException e = assertThrows(ImageException.class, () -> Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults()));
+        return e.getMessage();
+    }
+
+    /** Header fields past their stated bounds are refused before anything is sized from them. */
+    @Test
+    void headerFieldsPastTheirBoundsAreRefused() throws IOException {
+        Path img = dir.resolve("fields.qcow2");
+        QemuTools.create(img, "qcow2", "cluster_size=512", 64 << 10);
+        byte[] pristine = java.nio.file.Files.readAllBytes(img);
+        long l1 = peek(img, 40);
+
+        poke(img, 56, (QcowHeader.MAX_REFTABLE_BYTES / 512) + 1, 4); // refcount table clusters
+        assertTrue(openFails(img).contains("refcount table of 16385 clusters out of range"));
+
+        java.nio.file.Files.write(img, pristine);
+        poke(img, 60, QcowHeader.MAX_SNAPSHOTS + 1, 4);
+        poke(img, 64, l1, 8);
+        assertTrue(openFails(img).contains("snapshot count 65537 out of range"));
+
+        java.nio.file.Files.write(img, pristine);
+        poke(img, 8, 200, 8); // backing file name: 1024 bytes, one more than QEMU allows
+        poke(img, 16, QcowHeader.MAX_BACKING_NAME + 1, 4);
+        assertTrue(openFails(img).contains("backing file name length 1024 out of range"));
+
+        java.nio.file.Files.write(img, pristine);
+        int headerLength = (int) (peek(img, 96) & 0xffffffffL);
+        poke(img, headerLength, 0x12345678, 4); // an unknown extension where the end marker was
+        poke(img, headerLength + 4, 0xfffffff0L, 4); // of 4 GiB
+        assertTrue(openFails(img).contains("runs past the header cluster"));
+    }
+
+    /** Snapshot entries: extra data past QEMU's 1024 bytes, or an L1 table past the file, stop the rebuild. */
+    @Test
+    void snapshotEntriesPastTheirBoundsAreRefused() throws IOException {
+        Path img = dir.resolve("snapentry.qcow2");
+        QemuTools.create(img, "qcow2", "cluster_size=512,lazy_refcounts=on", 64 << 10);
+        java.nio.ByteBuffer entry = java.nio.ByteBuffer.allocate(512);
+        entry.putLong(0, peek(img, 40)).putInt(8, 1).putInt(36, SnapshotEntry.MAX_EXTRA_DATA + 1);
+        long at = append(img, entry.array());
+        poke(img, 60, 1, 4);
+        poke(img, 64, at, 8);
+        poke(img, 72, QcowHeader.INCOMPAT_DIRTY, 8);
+        assertTrue(openFails(img).contains("1025 bytes of extra data (at most 1024)"));
+        poke(img, at + 36, 0, 4);
+        poke(img, at, 1L << 40, 8); // its L1 table far past the end
+        assertTrue(openFails(img).contains("not a cluster inside the file"));
+    }
+
+    /**
+     * A compressed descriptor with every sector-count bit set names the longest stream its field
+     * can (2 clusters): the read stays within the worker's two-cluster input buffer and inflates
+     * one cluster, the rest of the stream is ignored.
+     */
+    @Test
+    void compressedDescriptorWithTheLargestLengthReadsOneCluster() throws IOException {
+        Path raw = dir.resolve("c.raw");
+        Path img = dir.resolve("c.qcow2");
+        QemuTools.create(raw, "raw", null, 64 << 10);
+        QemuTools.io(raw, "raw", "write -P 0x5c 0 4k");
+        QemuTools.img("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw.toString(), img.toString());
+        long l2 = L2Entry.offset(peek(img, peek(img, 40)));
+        long entry = peek(img, l2);
+        assertTrue(L2Entry.compressed(entry));
+        int sectorBits = L2Entry.compressedOffsetBits(12);
+        long widest = entry | (((1L << (12 - 8)) - 1) << sectorBits);
+        assertEquals(2 * 4096 - (L2Entry.compressedOffset(entry, 12) & 511), L2Entry.compressedLength(widest, 12));
+        poke(img, l2, widest, 8);
+        byte[] expected = new byte[4096];
+        java.util.Arrays.fill(expected, (byte) 0x5c);
+        try (BlockImage image = Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults().withReadOnly(true));
+             WorkerDriver d = new WorkerDriver(image)) {
+            assertArrayEquals(expected, d.read(0, 4096));
+        }
     }
 }

@@ -8,12 +8,10 @@ import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.QemuTools;
 import dev.vublk.block.WorkerDriver;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -68,30 +66,17 @@ class QcowWriteBackTest {
 
     /** Runs a never-flushing writer until it reported {@link #WRITES_BEFORE_KILL} writes, then kills it. */
     private static int killAfterWrites(Path img, long seed, int blocks) throws Exception {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        Process child = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"), CrashWriter.class.getName(),
-                img.toString(), Long.toString(seed), Integer.toString(blocks), "0", Long.toString(CACHE_BYTES))
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         AtomicInteger written = new AtomicInteger();
-        Thread reader = Thread.ofPlatform().start(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    if (line.startsWith("W ")) {
-                        written.set(Integer.parseInt(line.substring(2).trim()));
-                        if (written.get() >= WRITES_BEFORE_KILL) {
-                            child.destroyForcibly(); // SIGKILL: no close, no flush
-                        }
-                    }
-                }
-            } catch (java.io.IOException e) {
-                // The child died.
+        CountDownLatch reached = new CountDownLatch(1);
+        CrashWriter.Child child = CrashWriter.start(img, (kind, n) -> {
+            written.set(n);
+            if (n >= WRITES_BEFORE_KILL) {
+                reached.countDown();
             }
-        });
-        assertTrue(child.waitFor(120, TimeUnit.SECONDS), "writer did not reach " + WRITES_BEFORE_KILL + " writes");
-        reader.join(5000);
-        assertTrue(written.get() >= WRITES_BEFORE_KILL, "writer died after " + written.get() + " writes");
+        }, Long.toString(seed), Integer.toString(blocks), "0", Long.toString(CACHE_BYTES));
+        boolean got = reached.await(120, TimeUnit.SECONDS);
+        child.kill();
+        assertTrue(got, "writer reached only " + written.get() + " writes");
         return written.get();
     }
 }
