@@ -56,7 +56,24 @@ class QcowImageFuzzTest {
             return;
         }
         long fdsBefore = openDescriptors();
-        long allocatedBefore = THREADS.getCurrentThreadAllocatedBytes();
+        long allocated = allocatedBy(image, readOnly, op);
+        if (allocated > MAX_ALLOCATED_BYTES) {
+            // The first run of a path also loads (and, when fuzzing, instruments) classes on this
+            // thread: only a second run over the limit is the input's own doing.
+            allocated = allocatedBy(image, readOnly, op);
+            if (allocated > MAX_ALLOCATED_BYTES) {
+                throw new AssertionError("one input allocated " + allocated + " bytes (limit " + MAX_ALLOCATED_BYTES + ")");
+            }
+        }
+        long fdsAfter = openDescriptors();
+        if (fdsAfter != fdsBefore) {
+            throw new AssertionError("descriptors open before: " + fdsBefore + ", after: " + fdsAfter);
+        }
+    }
+
+    /** Runs the input in a fresh temporary directory; returns the bytes this thread allocated. */
+    private static long allocatedBy(byte[] image, boolean readOnly, long[] op) throws IOException {
+        long before = THREADS.getCurrentThreadAllocatedBytes();
         Path dir = Files.createTempDirectory("qcowfuzz");
         try {
             Path img = dir.resolve("f.qcow2");
@@ -66,14 +83,7 @@ class QcowImageFuzzTest {
         } finally {
             deleteTree(dir);
         }
-        long allocated = THREADS.getCurrentThreadAllocatedBytes() - allocatedBefore;
-        if (allocated > MAX_ALLOCATED_BYTES) {
-            throw new AssertionError("one input allocated " + allocated + " bytes (limit " + MAX_ALLOCATED_BYTES + ")");
-        }
-        long fdsAfter = openDescriptors();
-        if (fdsAfter != fdsBefore) {
-            throw new AssertionError("descriptors open before: " + fdsBefore + ", after: " + fdsAfter);
-        }
+        return THREADS.getCurrentThreadAllocatedBytes() - before;
     }
 
     private static void serve(Path img, boolean readOnly, long[] op) throws IOException {
