@@ -24,8 +24,18 @@ public final class QemuTools {
     public static Result run(String... command) {
         try {
             Process p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            // stderr on its own thread: a tool filling that pipe (qemu-img check listing many
+            // leaks) would otherwise block while this thread waits for stdout to end.
+            var errBytes = new java.util.concurrent.CompletableFuture<byte[]>();
+            Thread.ofPlatform().start(() -> {
+                try {
+                    errBytes.complete(p.getErrorStream().readAllBytes());
+                } catch (IOException e) {
+                    errBytes.complete(new byte[0]);
+                }
+            });
             var out = p.getInputStream().readAllBytes();
-            var err = p.getErrorStream().readAllBytes();
+            var err = errBytes.join();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new AssertionError("timed out: " + String.join(" ", command));

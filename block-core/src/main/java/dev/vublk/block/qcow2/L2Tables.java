@@ -107,7 +107,7 @@ final class L2Tables {
         byte[] bytes = off == 0 ? new byte[clusterSize] : load(off).bytes.clone();
         long fresh = refcounts.allocate(1);
         MetadataTable t = new MetadataTable(fresh, bytes);
-        t.dirty = true;
+        t.markDirty();
         cache.insert(t);
         l1[l1Index] = fresh | L2Entry.COPIED;
         l1Dirty = true;
@@ -133,12 +133,17 @@ final class L2Tables {
         l1 = grown;
     }
 
+    /** Whether dirty L2 tables fill half the cache (see {@link TableCache#dirtyOverHalf}). */
+    boolean dirtyOverHalf() {
+        return cache.dirtyOverHalf();
+    }
+
     /** Copies of the dirty L2 tables for the flusher; marks them clean. */
     List<TableWrite> takeDirtyTables() {
         List<TableWrite> out = new ArrayList<>();
         for (MetadataTable t : cache.dirty()) {
             out.add(new TableWrite(t.offset, t.bytes.clone()));
-            t.dirty = false;
+            t.markClean();
         }
         return out;
     }

@@ -14,7 +14,9 @@ final class MetadataTable {
 
     final long offset;
     final byte[] bytes;
-    boolean dirty;
+    private boolean dirty;
+    /** The cache holding this table, which counts its dirty tables; null while outside one. */
+    TableCache owner;
     /** Second-chance bit for eviction; set by readers without a lock, a benign race. */
     volatile boolean used = true;
 
@@ -29,6 +31,30 @@ final class MetadataTable {
 
     void setLong(int index, long value) {
         LONG.set(bytes, index * 8, value);
-        dirty = true;
+        markDirty();
+    }
+
+    boolean dirty() {
+        return dirty;
+    }
+
+    /** Changed since it was last written: the cache keeps it until the flusher took a copy. */
+    void markDirty() {
+        if (!dirty) {
+            dirty = true;
+            if (owner != null) {
+                owner.dirtyChanged(1);
+            }
+        }
+    }
+
+    /** Its bytes were taken for writing. */
+    void markClean() {
+        if (dirty) {
+            dirty = false;
+            if (owner != null) {
+                owner.dirtyChanged(-1);
+            }
+        }
     }
 }

@@ -20,6 +20,17 @@ import java.util.concurrent.locks.StampedLock;
  * readers, and nothing here takes a lock while holding one.
  */
 public final class QcowMetadata {
+    /**
+     * Upper bound of the default budget of each cache: QEMU's own default L2 cache maximum.
+     * Without it an image with 512-byte clusters would size its caches for 2 Mi tables.
+     */
+    static final long MAX_DEFAULT_CACHE_BYTES = 32L << 20;
+    static final long MIN_DEFAULT_CACHE_BYTES = 1L << 20;
+    /** Tables per cache whatever the budget: a few lookups must always find room. */
+    static final int MIN_CACHE_TABLES = 16;
+    /** Tables per cache at most (an explicit budget with tiny clusters): bounds the hash arrays. */
+    static final int MAX_CACHE_TABLES = 1 << 20;
+
     private final NativeFile dataFile;
     private final boolean hasBacking;
     private final int clusterSize;
@@ -43,7 +54,7 @@ public final class QcowMetadata {
         this.header = header;
         this.clusterSize = header.clusterSize();
         long budget = cacheBytes > 0 ? cacheBytes : defaultCacheBytes(header);
-        int cacheTables = (int) Math.min(1 << 20, Math.max(16, budget / clusterSize));
+        int cacheTables = (int) Math.min(MAX_CACHE_TABLES, Math.max(MIN_CACHE_TABLES, budget / clusterSize));
         Lock read = lock.asReadLock();
         Lock write = lock.asWriteLock();
         this.tables = new L2Tables(file, header, l1, cacheTables);
@@ -62,10 +73,14 @@ public final class QcowMetadata {
         }
     }
 
-    /** Enough L2 tables for the whole image up to 64 GiB, plus as many refcount blocks. */
+    /**
+     * Per cache (L2 tables, refcount blocks) when the options give no budget: enough L2 tables
+     * to map the whole image up to 64 GiB, twice over, but never more than
+     * {@link #MAX_DEFAULT_CACHE_BYTES}.
+     */
     static long defaultCacheBytes(QcowHeader h) {
         long l2Tables = h.l1EntriesFor(Math.min(h.size(), 64L << 30));
-        return Math.max(1L << 20, 2 * l2Tables * h.clusterSize());
+        return Math.clamp(2 * l2Tables * h.clusterSize(), MIN_DEFAULT_CACHE_BYTES, MAX_DEFAULT_CACHE_BYTES);
     }
 
     /** Reads and checks the active L1 table. */
@@ -173,6 +188,7 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#plan}. */
     WritePlan planWrite(long pos, long end, InflightWrites w, int runSlot) throws IOException {
         checkWritable();
+        writeBackIfOverBudget();
         return writes.plan(pos, end, w, runSlot);
     }
 
@@ -187,7 +203,23 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#zero}. */
     WritePlan zero(long pos, long end, boolean discard, boolean unmap) throws IOException {
         checkWritable();
+        writeBackIfOverBudget();
         return writes.zero(pos, end, discard, unmap);
+    }
+
+    /**
+     * Writes dirty metadata back, in the flusher's order, once dirty tables fill half of either
+     * cache or frees pile up, instead of holding them until a FLUSH the guest may never send.
+     * Called before an operation that may dirty more, never after one (an allocation already
+     * made must commit, not fail on a write-back). Each such operation dirties at most one L2
+     * table and three refcount blocks, so dirty tables stay within half the budget plus that much
+     * per allocation in flight. The counters are read without the lock: a stale value only moves
+     * the write-back one operation later.
+     */
+    private void writeBackIfOverBudget() throws IOException {
+        if (tables.dirtyOverHalf() || refcounts.dirtyOverBudget()) {
+            flusher.flush();
+        }
     }
 
     boolean allocating(long gc) {

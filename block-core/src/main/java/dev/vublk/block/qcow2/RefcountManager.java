@@ -24,6 +24,20 @@ final class RefcountManager {
         void tableMoved(long offset, int clusters) throws IOException;
     }
 
+    /**
+     * Frees queued before a write-back applies them: 64 Ki ranges of 16 bytes plus their list
+     * slots and array headers, about 3 MiB. Frees still targeted by a write in flight stay
+     * queued, but there are never more of those than requests in flight.
+     */
+    static final int MAX_PENDING_FREES = 1 << 16;
+    /**
+     * Clusters past the end of the file that one allocation may find in use before it refuses.
+     * A sound image has at most a few leaked ones there (allocations in flight at a crash); an
+     * image whose refcount blocks claim millions would otherwise have the allocator walk them all
+     * under the write lock. 64 Ki is well above any queue depth.
+     */
+    static final long MAX_USED_PAST_END = 1 << 16;
+
     private final NativeFile file;
     private final int clusterBits;
     private final int clusterSize;
@@ -35,9 +49,12 @@ final class RefcountManager {
     private long tableOffset;
     private boolean tableDirty;
     private long freeHint;
+    /** Clusters the file holds, at open or since grown by allocations: the allocator's yardstick. */
+    private long endClusters;
     private List<long[]> pendingFrees = new ArrayList<>();
 
-    RefcountManager(NativeFile file, QcowHeader h, long[] table, int cacheTables, HeaderUpdate headerUpdate) {
+    RefcountManager(NativeFile file, QcowHeader h, long[] table, int cacheTables, HeaderUpdate headerUpdate)
+            throws IOException, QcowFormatException {
         this.file = file;
         this.clusterBits = h.clusterBits();
         this.clusterSize = h.clusterSize();
@@ -47,6 +64,35 @@ final class RefcountManager {
         this.headerUpdate = headerUpdate;
         this.table = table;
         this.tableOffset = h.refcountTableOffset();
+        this.endClusters = (file.size() + clusterSize - 1) >>> clusterBits;
+        checkMetadataCounted(h);
+    }
+
+    /**
+     * The clusters the header names (itself, the L1 table, the refcount table, the snapshot
+     * table) must have a refcount. The allocator trusts a zero refcount: a damaged table that
+     * leaves them at zero would have it place new clusters, or a new refcount block, over them.
+     */
+    private void checkMetadataCounted(QcowHeader h) throws IOException, QcowFormatException {
+        long[][] areas = {
+                {0, clusterSize},
+                {h.l1TableOffset(), (long) h.l1Size() * 8},
+                {h.refcountTableOffset(), (long) h.refcountTableClusters() * clusterSize},
+                {h.snapshotsOffset(), h.nbSnapshots() > 0 ? SnapshotEntry.FIXED_BYTES : 0}};
+        String[] names = {"the header", "the L1 table", "the refcount table", "the snapshot table"};
+        for (int a = 0; a < areas.length; a++) {
+            long offset = areas[a][0];
+            long length = areas[a][1];
+            if (length == 0) {
+                continue;
+            }
+            for (long c = offset >>> clusterBits; c <= (offset + length - 1) >>> clusterBits; c++) {
+                if (refcount(c) == 0) {
+                    throw new QcowFormatException("cluster " + c + " holds " + names[a] + " but its refcount is 0"
+                            + " (repair the image with 'qemu-img check -r all')");
+                }
+            }
+        }
     }
 
     /** Reads and checks the refcount table named by the header. */
@@ -123,7 +169,7 @@ final class RefcountManager {
             throw new IOException("refcount overflow for cluster " + clusterIndex + " (" + codec.bits() + "-bit refcounts)");
         }
         codec.set(b.bytes, i, v + delta);
-        b.dirty = true;
+        b.markDirty();
         if (v + delta == 0 && clusterIndex < freeHint) {
             freeHint = clusterIndex;
         }
@@ -132,6 +178,7 @@ final class RefcountManager {
     /** Allocates {@code n} contiguous free clusters with refcount 1; returns the first one's offset. */
     long allocate(int n) throws IOException {
         long idx = freeHint;
+        long usedPastEnd = 0;
         search:
         while (true) {
             if (idx + n > (1L << (56 - clusterBits))) {
@@ -144,6 +191,10 @@ final class RefcountManager {
                     continue search; // the new block (or a grown table) may sit in the candidate run
                 }
                 if (refcount(c) != 0) {
+                    if (c >= endClusters && ++usedPastEnd > MAX_USED_PAST_END) {
+                        throw new IOException("refcounts claim more than " + MAX_USED_PAST_END + " clusters past the end"
+                                + " of the image file are in use (repair the image with 'qemu-img check -r all')");
+                    }
                     idx = c + 1;
                     continue search;
                 }
@@ -154,12 +205,17 @@ final class RefcountManager {
             if (n == 1 || idx == freeHint) {
                 freeHint = idx + n;
             }
+            endClusters = Math.max(endClusters, idx + n);
             return idx << clusterBits;
         }
     }
 
     /** Puts a new refcount block in the first cluster of the range it covers that is free. */
     private void createBlockCovering(long clusterIndex) throws IOException {
+        if (clusterIndex == 0) {
+            // Checked at open; an offset of 0 would also read as "no block" and never end the search.
+            throw new IOException("refcount table has no block for the header cluster");
+        }
         long rti = clusterIndex / perBlock;
         if (rti >= table.length) {
             growTable(rti);
@@ -171,7 +227,7 @@ final class RefcountManager {
         byte[] bytes = new byte[clusterSize];
         codec.set(bytes, (int) (clusterIndex % perBlock), 1);
         MetadataTable b = new MetadataTable(clusterIndex << clusterBits, bytes);
-        b.dirty = true;
+        b.markDirty();
         blocks.insert(b);
         table[(int) rti] = clusterIndex << clusterBits;
         tableDirty = true;
@@ -206,7 +262,7 @@ final class RefcountManager {
         long blockStart = start + tableClusters;
         for (long k = 0; k < newBlocks; k++) {
             MetadataTable b = new MetadataTable((blockStart + k) << clusterBits, new byte[clusterSize]);
-            b.dirty = true;
+            b.markDirty();
             created.add(b);
             grown[(int) (start / perBlock + k)] = b.offset;
         }
@@ -245,12 +301,20 @@ final class RefcountManager {
         }
     }
 
+    /**
+     * Whether the refcount side needs a write-back: dirty blocks fill half the cache, or more
+     * than {@link #MAX_PENDING_FREES} frees wait for one (each discard of a cluster queues one).
+     */
+    boolean dirtyOverBudget() {
+        return blocks.dirtyOverHalf() || pendingFrees.size() > MAX_PENDING_FREES;
+    }
+
     /** Snapshot of dirty blocks (copies) for the flusher; marks them clean. */
     List<TableWrite> takeDirtyBlocks() {
         List<TableWrite> out = new ArrayList<>();
         for (MetadataTable b : blocks.dirty()) {
             out.add(new TableWrite(b.offset, b.bytes.clone()));
-            b.dirty = false;
+            b.markClean();
         }
         return out;
     }

@@ -19,13 +19,23 @@ import java.io.IOException;
  *
  * <p>Memory stays bounded: counts are kept for one window of host clusters at a time (a whole
  * number of refcount blocks), and a file larger than one window takes one pass over the metadata
- * per window.
+ * per window. Time is bounded by the file size: a pass reads at most {@link #readBudget} bytes of
+ * L1 and L2 tables, so an image whose snapshots all name the same huge tables is refused instead
+ * of being walked again and again.
  */
 final class RefcountRebuild {
-    /** Clusters whose counts are held at once (an int each). */
+    /** Clusters whose counts are held at once: an int each, 16 MiB. */
     static final int WINDOW_CLUSTERS = 4 << 20;
-    /** L2 tables read in one pass at most: guards against images whose snapshots share tables absurdly often. */
-    static final long MAX_L2_READS = 1L << 24;
+    /**
+     * Table bytes one pass may read, per byte of the file. Snapshots share L2 tables, so a pass
+     * reads the active tables and each snapshot's again: L2 tables are 1/8192 of the data they map
+     * with 64 KiB clusters (1/64 with 512-byte ones), so 8 times the file leaves room for
+     * thousands of snapshots of a full image, while a hostile table shared by every snapshot
+     * costs at most a few passes over the file.
+     */
+    static final long READ_BUDGET_PER_FILE_BYTE = 8;
+    /** Plus this much whatever the file size: small images with many snapshots are sound too. */
+    static final long READ_BUDGET_FLOOR = 256L << 20;
 
     private final NativeFile file;
     private final QcowHeader h;
@@ -46,7 +56,8 @@ final class RefcountRebuild {
     private int[] counts;
     private long windowStart;
     private long windowEnd;
-    private long l2Reads;
+    private final long readBudget;
+    private long readThisPass;
     private boolean l1Changed;
 
     private final long window;
@@ -85,6 +96,7 @@ final class RefcountRebuild {
         this.blockCount = blocks;
         this.table = new long[(int) (tableCl * clusterSize / 8)];
         this.window = Math.max(perBlock, (long) windowClusters / perBlock * perBlock);
+        this.readBudget = READ_BUDGET_PER_FILE_BYTE * fileSize + READ_BUDGET_FLOOR;
     }
 
     /**
@@ -107,7 +119,7 @@ final class RefcountRebuild {
         for (windowStart = 0; windowStart < total; windowStart += window) {
             windowEnd = Math.min(total, windowStart + window);
             java.util.Arrays.fill(counts, 0);
-            l2Reads = 0;
+            readThisPass = 0;
             countReferences();
             decideBlocks();
             countNewStructure();
@@ -132,6 +144,7 @@ final class RefcountRebuild {
         for (SnapshotEntry s : snapshots.entries()) {
             countRange(s.l1TableOffset(), (long) s.l1Size() * 8);
             if (s.l1Size() > 0) {
+                charge((long) s.l1Size() * 8);
                 countL1(RefcountManager.readLongs(file, s.l1TableOffset(), s.l1Size()));
             }
         }
@@ -150,11 +163,18 @@ final class RefcountRebuild {
     }
 
     private MetadataTable readL2(long offset) throws IOException, QcowFormatException {
-        if (++l2Reads > MAX_L2_READS) {
-            throw new QcowFormatException("rebuilding refcounts would read more than " + MAX_L2_READS
-                    + " L2 tables; repair the image with 'qemu-img check -r all'");
-        }
+        charge(clusterSize);
         return new MetadataTable(offset, file.readBytes(offset, clusterSize));
+    }
+
+    /** Accounts for a table about to be read; refuses once the pass exceeds its budget. */
+    private void charge(long bytes) throws QcowFormatException {
+        readThisPass += bytes;
+        if (readThisPass > readBudget) {
+            throw new QcowFormatException("rebuilding refcounts would read more than " + readBudget
+                    + " bytes of tables for a file of " + fileSize + " bytes (L1 and L2 tables named"
+                    + " again and again by snapshots); repair the image with 'qemu-img check -r all'");
+        }
     }
 
     private void countL2(MetadataTable t) throws QcowFormatException {

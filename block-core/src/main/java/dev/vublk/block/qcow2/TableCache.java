@@ -9,7 +9,10 @@ import java.util.List;
  * offset itself: a lookup neither boxes nor allocates. Lookups run under the metadata read lock
  * (nobody writes meanwhile); insertions and evictions under the write lock. Eviction is a
  * second-chance sweep over clean tables only: dirty ones leave the cache only after the flusher
- * wrote them, so an update can never be lost by eviction.
+ * wrote them, so an update can never be lost by eviction. Dirty tables are counted as they
+ * change, and the metadata writes them back once they fill half the capacity
+ * ({@link #dirtyOverHalf}), so eviction always finds a clean table and the cache stays at its
+ * capacity (plus the few tables operations in flight dirty past the check).
  */
 final class TableCache {
     interface Loader {
@@ -21,6 +24,7 @@ final class TableCache {
     private long[] keys;
     private MetadataTable[] values;
     private int count;
+    private int dirtyCount;
     private int sweep;
 
     TableCache(int capacity) {
@@ -65,7 +69,7 @@ final class TableCache {
             evictOne();
         }
         if ((count + 1) * 2 > keys.length) {
-            rehash(keys.length * 2); // everything dirty: the cache grows past its budget until the next flush
+            rehash(keys.length * 2); // the arrays grow with the tables held, not with the budget
         }
         put(t);
     }
@@ -79,6 +83,10 @@ final class TableCache {
         keys[i] = t.offset;
         values[i] = t;
         count++;
+        t.owner = this;
+        if (t.dirty()) {
+            dirtyCount++;
+        }
     }
 
     private void rehash(int slots) {
@@ -86,6 +94,7 @@ final class TableCache {
         keys = new long[slots];
         values = new MetadataTable[slots];
         count = 0;
+        dirtyCount = 0;
         for (MetadataTable t : old) {
             if (t != null) {
                 put(t);
@@ -105,6 +114,11 @@ final class TableCache {
 
     /** Backward-shift deletion: later entries of the probe run move up so lookups stay correct. */
     private void removeSlot(int slot) {
+        MetadataTable removed = values[slot];
+        if (removed.dirty()) {
+            dirtyCount--;
+        }
+        removed.owner = null;
         int mask = keys.length - 1;
         int hole = slot;
         for (int i = (slot + 1) & mask; keys[i] != 0; i = (i + 1) & mask) {
@@ -127,7 +141,7 @@ final class TableCache {
             int i = sweep & (slots - 1);
             sweep = i + 1;
             MetadataTable t = values[i];
-            if (t == null || t.dirty) {
+            if (t == null || t.dirty()) {
                 continue;
             }
             if (t.used) {
@@ -143,7 +157,7 @@ final class TableCache {
     List<MetadataTable> dirty() {
         List<MetadataTable> out = new ArrayList<>();
         for (MetadataTable t : values) {
-            if (t != null && t.dirty) {
+            if (t != null && t.dirty()) {
                 out.add(t);
             }
         }
@@ -152,5 +166,23 @@ final class TableCache {
 
     int size() {
         return count;
+    }
+
+    void dirtyChanged(int delta) {
+        dirtyCount += delta;
+    }
+
+    /** Tables changed and not yet taken by the flusher; counted as they change, no scan. */
+    int dirtyCount() {
+        return dirtyCount;
+    }
+
+    /**
+     * Whether the dirty tables have reached half the budget: the flusher should write them back
+     * before more are taken. Half, so that clean tables (the working set of reads and in-place
+     * writes) keep the other half, and dirty ones never push the cache past its budget.
+     */
+    boolean dirtyOverHalf() {
+        return dirtyCount * 2 >= capacity;
     }
 }

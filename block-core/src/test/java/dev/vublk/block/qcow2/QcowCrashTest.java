@@ -9,9 +9,6 @@ import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.QemuTools;
 import dev.vublk.block.WorkerDriver;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
@@ -36,38 +33,21 @@ class QcowCrashTest {
         Path img = dir.resolve("crash.qcow2");
         QemuTools.create(img, "qcow2", "cluster_size=16384", SIZE);
         int blocks = (int) (SIZE / CrashWriter.BLOCK);
-        String java = ProcessHandle.current().info().command().orElse("java");
         Random rnd = new Random(42);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         int kills = 0;
         int verified = 0;
         for (long seed = 1; System.nanoTime() < deadline && kills < 12; seed++) {
-            Process child = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
-                    "-cp", System.getProperty("java.class.path"), CrashWriter.class.getName(),
-                    img.toString(), Long.toString(seed), Integer.toString(blocks))
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
             AtomicInteger flushed = new AtomicInteger();
-            Thread reader = Thread.ofPlatform().start(() -> {
-                try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-                    String line;
-                    while ((line = r.readLine()) != null) {
-                        if (line.startsWith("F ")) {
-                            flushed.set(Integer.parseInt(line.substring(2).trim()));
-                        }
-                    }
-                } catch (java.io.IOException e) {
-                    // The child died.
-                }
-            });
+            CrashWriter.Child child = CrashWriter.start(img, (kind, n) -> flushed.set(n),
+                    Long.toString(seed), Integer.toString(blocks));
             // Wait for the child to get going, then kill it somewhere in its work.
             long start = System.nanoTime();
-            while (flushed.get() == 0 && child.isAlive() && System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10)) {
+            while (flushed.get() == 0 && child.process().isAlive() && System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10)) {
                 Thread.sleep(5);
             }
             Thread.sleep(rnd.nextInt(400));
-            child.destroyForcibly();
-            assertTrue(child.waitFor(10, TimeUnit.SECONDS));
-            reader.join(5000);
+            child.kill();
             kills++;
             QemuTools.assertCheckClean(img, "qcow2", true);
             int durable = flushed.get();

@@ -48,7 +48,9 @@ class TableCacheTest {
         TableCache cache = new TableCache(8);
         for (int i = 1; i <= 8; i++) {
             MetadataTable t = table(i * 512L);
-            t.dirty = i <= 4;
+            if (i <= 4) {
+                t.markDirty();
+            }
             cache.insert(t);
         }
         for (int i = 9; i <= 12; i++) {
@@ -56,15 +58,22 @@ class TableCacheTest {
         }
         assertEquals(8, cache.size());
         for (int i = 1; i <= 4; i++) {
-            assertTrue(cache.peek(i * 512L).dirty, "dirty table " + i + " must stay");
+            assertTrue(cache.peek(i * 512L).dirty(), "dirty table " + i + " must stay");
         }
         // Dirty beyond the budget: the cache grows rather than lose an update.
         for (int i = 100; i < 200; i++) {
             MetadataTable t = table(i * 512L);
-            t.dirty = true;
+            t.markDirty();
             cache.insert(t);
         }
         assertEquals(4 + 100, cache.dirty().size());
+        assertEquals(4 + 100, cache.dirtyCount());
+        assertTrue(cache.dirtyOverHalf());
+        for (MetadataTable t : cache.dirty()) {
+            t.markClean();
+        }
+        assertEquals(0, cache.dirtyCount());
+        assertTrue(!cache.dirtyOverHalf());
         for (int i = 100; i < 200; i++) {
             assertTrue(cache.peek(i * 512L) != null);
         }
