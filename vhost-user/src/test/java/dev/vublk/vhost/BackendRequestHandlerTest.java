@@ -297,6 +297,20 @@ class BackendRequestHandlerTest {
         assertEquals(BackendRequestHandler.Ending.BROKEN_STREAM, h.finish(10));
     }
 
+    /**
+     * Found by the fuzz target (crash-74e3546d...): a broken stream dropped with more bytes
+     * unread resets the connection; the replies sent before still arrive, then the end.
+     */
+    @Test
+    void brokenStreamWithUnreadBytesEndsAfterTheRepliesBeforeIt() throws Exception {
+        h.send(MessageType.GET_QUEUE_NUM, HandlerHarness.FLAGS, null);
+        h.send(MessageType.GET_FEATURES.code(), 0x2, 0, new byte[0]); // version 2: the stream is broken
+        h.send(MessageType.SET_FEATURES, HandlerHarness.NEED_REPLY, ByteBuffer.allocate(8));
+        assertEquals(BackendRequestHandler.Ending.BROKEN_STREAM, h.finish(10));
+        assertEquals(MockDevice.QUEUES, h.receive().payload().getLong(0));
+        assertNull(h.receive());
+    }
+
     @Test
     void peerClosingBetweenMessagesIsAnOrdinaryEnd() throws Exception {
         assertTrue(h.ack(MessageType.SET_OWNER, null) == 0);

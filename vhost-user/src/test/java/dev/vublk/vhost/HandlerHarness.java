@@ -1,5 +1,7 @@
 package dev.vublk.vhost;
 
+import dev.vublk.uring.Errno;
+import dev.vublk.uring.NativeException;
 import dev.vublk.uring.UnixSocket;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -72,9 +74,19 @@ final class HandlerHarness implements AutoCloseable {
         return reply.payload().getLong(0);
     }
 
-    /** The next reply, or null at end of stream. */
+    /**
+     * The next reply, or null at end of stream. A back-end that drops the connection with our
+     * bytes still unread resets it (ECONNRESET) once its replies are read: that is an end too.
+     */
     Message receive() throws IOException {
-        return frontEndConnection.receive();
+        try {
+            return frontEndConnection.receive();
+        } catch (NativeException e) {
+            if (e.errno() == Errno.ECONNRESET) {
+                return null;
+            }
+            throw e;
+        }
     }
 
     /** Negotiates the protocol features the tests rely on (REPLY_ACK among them). */
