@@ -304,8 +304,10 @@ class BackendRequestHandlerTest {
     @Test
     void brokenStreamWithUnreadBytesEndsAfterTheRepliesBeforeIt() throws Exception {
         h.send(MessageType.GET_QUEUE_NUM, HandlerHarness.FLAGS, null);
-        h.send(MessageType.GET_FEATURES.code(), 0x2, 0, new byte[0]); // version 2: the stream is broken
-        h.send(MessageType.SET_FEATURES, HandlerHarness.NEED_REPLY, ByteBuffer.allocate(8));
+        // Version 2 breaks the stream; the message behind it, in the same write, stays unread.
+        ByteBuffer unread = ByteBuffer.allocate(MessageHeader.SIZE + 8);
+        new MessageHeader(MessageType.SET_FEATURES.code(), HandlerHarness.NEED_REPLY, 8).encode(unread);
+        h.send(MessageType.GET_FEATURES.code(), 0x2, 0, unread.array());
         assertEquals(BackendRequestHandler.Ending.BROKEN_STREAM, h.finish(10));
         assertEquals(MockDevice.QUEUES, h.receive().payload().getLong(0));
         assertNull(h.receive());
