@@ -72,10 +72,10 @@ record MessageScript(List<Step> steps) {
 
     /**
      * Sends every step (stopping early when the back-end hung up), closing this side's copies of
-     * the descriptors as it goes; returns the request codes sent, in order.
+     * the descriptors as it goes; returns how many steps went out.
      */
-    List<Integer> send(HandlerHarness h) throws IOException {
-        List<Integer> sent = new ArrayList<>();
+    int send(HandlerHarness h) throws IOException {
+        int sent = 0;
         for (Step s : steps) {
             int[] fds = new int[s.fds().size()];
             List<AutoCloseable> keep = new ArrayList<>();
@@ -84,7 +84,7 @@ record MessageScript(List<Step> steps) {
                     fds[i] = open(s.fds().get(i), keep);
                 }
                 h.send(s.request(), s.flags(), s.declaredSize(), s.payload(), fds);
-                sent.add(s.request());
+                sent++;
             } catch (NativeException e) {
                 return sent; // the back-end dropped the connection: the rest cannot be delivered
             } finally {
@@ -98,6 +98,33 @@ record MessageScript(List<Step> steps) {
             }
         }
         return sent;
+    }
+
+    /**
+     * The request codes the back-end reads from the first {@code count} steps' bytes, in order:
+     * where a declared size differs from the bytes that follow, framing continues inside the
+     * payload (or the next step), as it does on the socket. Stops where the stream breaks.
+     */
+    List<Integer> framedRequests(int count) {
+        ByteArrayOutputStream wire = new ByteArrayOutputStream();
+        for (Step s : steps.subList(0, count)) {
+            ByteBuffer header = ByteBuffer.allocate(MessageHeader.SIZE);
+            new MessageHeader(s.request(), s.flags(), s.declaredSize()).encode(header);
+            wire.writeBytes(header.array());
+            wire.writeBytes(s.payload());
+        }
+        ByteBuffer b = ByteBuffer.wrap(wire.toByteArray()).order(ByteOrder.LITTLE_ENDIAN);
+        List<Integer> codes = new ArrayList<>();
+        int at = 0;
+        while (at + MessageHeader.SIZE <= b.limit()) {
+            MessageHeader h = MessageHeader.decode(b.slice(at, MessageHeader.SIZE));
+            if (h.version() != MessageHeader.VERSION || h.size() < 0 || h.size() > MessageType.MAX_PAYLOAD) {
+                break;
+            }
+            codes.add(h.request());
+            at += MessageHeader.SIZE + h.size();
+        }
+        return codes;
     }
 
     /** Opens a descriptor of the kind; everything opened for it goes into {@code opened} for closing. */

@@ -79,7 +79,7 @@ class VhostUserMessageFuzzTest {
         List<Message> replies = new ArrayList<>();
         List<Integer> sent;
         try (HandlerHarness h = new HandlerHarness(device)) {
-            sent = script.send(h);
+            sent = script.framedRequests(script.send(h));
             assertNotEquals(BackendRequestHandler.Ending.FAILED, h.finish(SECONDS), "an unexpected exception");
             Message r;
             while ((r = h.receive()) != null) {
@@ -93,7 +93,8 @@ class VhostUserMessageFuzzTest {
             while (next < sent.size() && sent.get(next) != r.header().request()) {
                 next++;
             }
-            assertTrue(next < sent.size(), "a reply to request " + r.header().request() + " out of order or never sent");
+            assertTrue(next < sent.size(), "a reply to request " + r.header().request() + " out of order or never sent "
+                    + sent);
             next++;
             assertTrue(r.fds().length == 0 || (r.type() == MessageType.GET_INFLIGHT_FD && r.fds().length == 1),
                     r.fds().length + " descriptors in a reply to " + r.type());
