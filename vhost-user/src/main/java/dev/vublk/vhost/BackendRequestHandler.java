@@ -56,17 +56,22 @@ public final class BackendRequestHandler {
      * stops every queue and unmaps memory. Never throws: the server listens again whatever happened.
      */
     public Ending run() {
+        Message handling = null;
         try {
-            Message m;
-            while ((m = connection.receive()) != null) {
-                handleOrFail(m);
+            for (Message m; (m = connection.receive()) != null; handling = null) {
+                handling = m;
+                handle(m);
             }
             return Ending.PEER_CLOSED;
         } catch (IOException e) {
             LOG.warn("dropping the connection: {}", e.getMessage());
             return Ending.BROKEN_STREAM;
         } catch (RuntimeException | Error e) {
-            LOG.error("dropping the connection after an unexpected failure", e);
+            if (handling != null) {
+                Fds.closeAllQuietly(handling.fds()); // what it carried and nothing owns yet
+            }
+            LOG.error("dropping the connection: {} failed unexpectedly",
+                    handling == null ? "reading a request" : describeFully(handling), e);
             return Ending.FAILED;
         } finally {
             tearDown();
@@ -90,28 +95,19 @@ public final class BackendRequestHandler {
         }
     }
 
-    /** One request; what it carried and nothing owns yet is closed if handling it fails unexpectedly. */
-    private void handleOrFail(Message m) throws IOException {
-        try {
-            handle(m);
-        } catch (RuntimeException | Error e) {
-            Fds.closeAllQuietly(m.fds());
-            LOG.error("request {} (flags 0x{}, {} bytes, {} descriptors) failed", describe(m),
-                    Integer.toHexString(m.header().flags()), m.size(), m.fds().length);
-            throw e;
-        }
-    }
-
     private static String describe(Message m) {
         return m.type() != null ? m.type().toString() : "code " + Integer.toUnsignedString(m.header().request());
     }
 
+    private static String describeFully(Message m) {
+        return describe(m) + " (flags 0x" + Integer.toHexString(m.header().flags()) + ", " + m.size() + " bytes, "
+                + m.fds().length + " descriptors)";
+    }
+
     void handle(Message m) throws IOException {
         MessageType type = m.type();
-        int[] fds = m.fds();
         if (LOG.isTraceEnabled()) {
-            LOG.trace("request {} flags 0x{} size {} fds {}", describe(m), Integer.toHexString(m.header().flags()),
-                    m.size(), fds.length);
+            LOG.trace("request {}", describeFully(m));
         }
         try {
             if (type == null) {
@@ -125,7 +121,7 @@ public final class BackendRequestHandler {
                 ack(m, true);
             }
         } catch (Refused e) {
-            Fds.closeAllQuietly(fds);
+            closeFds(m);
             LOG.warn("refused {}: {}", describe(m), e.getMessage());
             if (type != null && type.alwaysReplies()) {
                 connection.reply(m, ByteBuffer.allocate(0)); // an empty payload: the front-end sees a failure
@@ -364,7 +360,10 @@ public final class BackendRequestHandler {
         };
     }
 
-    /** The message's descriptors now belong to the back-end's state: error paths must not close them. */
+    /**
+     * The message's descriptors now belong to the back-end's state: error paths must not close
+     * them. From here on the message's array holds only descriptors nobody else owns or closed.
+     */
     private static void ownFds(Message m) {
         java.util.Arrays.fill(m.fds(), -1);
     }
