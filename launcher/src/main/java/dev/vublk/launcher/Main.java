@@ -20,9 +20,28 @@ public final class Main {
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, c, parsed) -> {
-            c.getErr().println("vhost-user-blk: " + ex.getMessage());
+            c.getErr().println("vhost-user-blk: " + describe(ex));
             return 1;
         });
         return cl.execute(args);
+    }
+
+    /**
+     * The failure's class and message (a NullPointerException's message may be null), then those
+     * of its first few causes.
+     */
+    static String describe(Throwable t) {
+        StringBuilder b = new StringBuilder();
+        int depth = 0;
+        for (Throwable e = t; e != null && depth++ < 4; e = e.getCause()) {
+            if (!b.isEmpty()) {
+                b.append("; caused by ");
+            }
+            b.append(e.getClass().getName());
+            if (e.getMessage() != null) {
+                b.append(": ").append(e.getMessage());
+            }
+        }
+        return b.toString();
     }
 }

@@ -118,6 +118,14 @@ class LauncherTest {
         assertEquals(2, r.code());
     }
 
+    /** An exception without a message used to print "vhost-user-blk: null". */
+    @Test
+    void failuresAreDescribedByClassAndMessage() {
+        assertEquals("java.lang.NullPointerException", Main.describe(new NullPointerException()));
+        assertEquals("java.io.IOException: disk gone; caused by java.lang.IllegalStateException",
+                Main.describe(new IOException("disk gone", new IllegalStateException())));
+    }
+
     @Test
     void sigtermStopsTheServerAndExitsZero() throws Exception {
         Path img = dir.resolve("disk.raw");

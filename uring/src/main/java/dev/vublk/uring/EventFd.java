@@ -8,6 +8,8 @@ import java.lang.foreign.ValueLayout;
 public final class EventFd implements AutoCloseable {
     public static final int EFD_NONBLOCK = 0x800;
     private static final int EFD_CLOEXEC = 0x80000;
+    /** What /proc/self/fd shows for an eventfd. */
+    private static final String EVENTFD_KIND = "anon_inode:[eventfd]";
 
     private static final ThreadLocal<MemorySegment> SCRATCH =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ValueLayout.JAVA_LONG));
@@ -27,9 +29,25 @@ public final class EventFd implements AutoCloseable {
         return new EventFd((int) Libc.call("eventfd", null, Libc.EVENTFD, 0, flags | EFD_CLOEXEC));
     }
 
-    /** Takes ownership of an eventfd received from a peer. */
-    public static EventFd adopt(int fd) {
+    /**
+     * Takes ownership of an eventfd received from a peer, after {@link #check}: on refusal the
+     * descriptor is still the caller's.
+     */
+    public static EventFd adopt(int fd) throws NativeException {
+        check(fd);
         return new EventFd(fd);
+    }
+
+    /**
+     * Refuses a descriptor that is not an eventfd. A pipe, regular file or socket given where an
+     * eventfd belongs would block its reader or writer (8-byte counter semantics are assumed),
+     * so whatever a peer sends as a kick, call or error descriptor goes through this first.
+     */
+    public static void check(int fd) throws NativeException {
+        String kind = Fds.describe(fd);
+        if (!EVENTFD_KIND.equals(kind)) {
+            throw new NativeException("descriptor " + fd + " is " + kind + ", not an eventfd", Errno.EINVAL);
+        }
     }
 
     public int fd() {

@@ -12,7 +12,7 @@ import java.util.stream.Stream;
 
 /** Plain file descriptor operations. */
 public final class Fds {
-    private static final int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+    private static final int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1, O_CLOEXEC = 0x80000;
     private static final long STAT_SIZE = 144, ST_MODE = 24, ST_SIZE = 48;
     private static final int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFBLK = 0x6000;
 
@@ -42,6 +42,15 @@ public final class Fds {
         }
     }
 
+    /** A close-on-exec pipe: {read end, write end}. */
+    public static int[] pipe() throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
+            Libc.call("pipe2", null, Libc.PIPE2, fds, O_CLOEXEC);
+            return new int[] {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
+        }
+    }
+
     public static int dup(int fd) throws NativeException {
         int copy = (int) Libc.call("dup", null, Libc.DUP, fd);
         setCloexec(copy);
@@ -60,6 +69,18 @@ public final class Fds {
     public static boolean isOpen(int fd) {
         // The link itself: its target ("socket:[..]", "/memfd:x (deleted)") often is no path.
         return Files.exists(Path.of("/proc/self/fd/" + fd), LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /**
+     * What {@code fd} refers to, as /proc/self/fd shows it: a path, {@code pipe:[n]},
+     * {@code socket:[n]}, {@code anon_inode:[eventfd]}... Fails with EBADF for a closed number.
+     */
+    public static String describe(int fd) throws NativeException {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+        } catch (IOException e) {
+            throw new NativeException("readlink(/proc/self/fd/" + fd + ")", Errno.EBADF);
+        }
     }
 
     /**

@@ -15,7 +15,7 @@ import java.nio.file.Path;
 public final class UnixSocket implements AutoCloseable {
     /** The most descriptors one message may carry; vhost-user sends at most 8. */
     public static final int MAX_FDS = 32;
-    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
+    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_WR = 1, SHUT_RDWR = 2;
     private static final int SOL_SOCKET = 1, SCM_RIGHTS = 1;
     private static final int MSG_CTRUNC = 0x8, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
     private static final long MSGHDR_SIZE = 56, IOVEC_SIZE = 16, CMSG_HEADER = 16;
@@ -40,6 +40,16 @@ public final class UnixSocket implements AutoCloseable {
         } catch (IOException e) {
             Fds.closeQuietly(fd);
             throw e;
+        }
+    }
+
+    /** Two connected sockets (socketpair): both ends of a channel inside one process, for tests. */
+    public static UnixSocket[] pair() throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
+            Libc.call("socketpair", null, Libc.SOCKETPAIR, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+            return new UnixSocket[] {new UnixSocket(fds.getAtIndex(ValueLayout.JAVA_INT, 0)),
+                new UnixSocket(fds.getAtIndex(ValueLayout.JAVA_INT, 1))};
         }
     }
 
@@ -187,6 +197,11 @@ public final class UnixSocket implements AutoCloseable {
         } catch (NativeException ignored) {
             // already disconnected
         }
+    }
+
+    /** Ends this side's sending (SHUT_WR): the peer reads end of stream after what was sent. */
+    public void shutdownOutput() throws NativeException {
+        Libc.call("shutdown", null, Libc.SHUTDOWN, fd, SHUT_WR);
     }
 
     @Override

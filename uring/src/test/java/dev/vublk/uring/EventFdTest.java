@@ -54,4 +54,29 @@ class EventFdTest {
         adopted.close();
         assertFalse(Fds.isOpen(fd));
     }
+
+    /** A kick, call or error descriptor that is no eventfd would block the thread reading or writing it. */
+    @Test
+    void adoptRefusesDescriptorsThatAreNotEventfds() throws Exception {
+        int[] pipe = Fds.pipe();
+        int memfd = MemFd.create("not-an-eventfd", 4096);
+        UnixSocket[] pair = UnixSocket.pair();
+        try {
+            for (int fd : new int[] {pipe[0], pipe[1], memfd, pair[0].fd()}) {
+                NativeException e = assertThrows(NativeException.class, () -> EventFd.adopt(fd));
+                assertEquals(Errno.EINVAL, e.errno());
+                assertTrue(e.getMessage().contains("not an eventfd"), e.getMessage());
+                assertTrue(Fds.isOpen(fd), "a refused descriptor stays the caller's");
+            }
+            assertTrue(assertThrows(NativeException.class, () -> EventFd.check(pipe[0])).getMessage()
+                    .contains("pipe:["));
+            assertEquals(Errno.EBADF, assertThrows(NativeException.class, () -> EventFd.check(100_000)).errno());
+        } finally {
+            Fds.close(pipe[0]);
+            Fds.close(pipe[1]);
+            Fds.close(memfd);
+            pair[0].close();
+            pair[1].close();
+        }
+    }
 }

@@ -14,12 +14,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The back-end side of one vhost-user connection: reads each front-end request, keeps the
  * protocol state (features, memory, rings) and drives the device. A request that is malformed
- * or not allowed now is refused with an error reply and a logged reason; only a broken byte
- * stream ends the connection.
+ * or not allowed now is refused with an error reply and a logged reason. Only a broken byte
+ * stream, or an unexpected exception while handling a request (the state may then be
+ * inconsistent), ends the connection; nothing thrown while serving it leaves {@link #run()}.
  */
 public final class BackendRequestHandler {
     private static final Logger LOG = LoggerFactory.getLogger(BackendRequestHandler.class);
-    private static final int VRING_INDEX_MASK = 0xff, VRING_NOFD = 0x100;
     private static final int VIRTIO_RING_F_EVENT_IDX = 29;
 
     private final Connection connection;
@@ -41,18 +41,49 @@ public final class BackendRequestHandler {
         }
     }
 
-    /** Serves requests until the front-end disconnects, then stops every queue and unmaps memory. */
-    public void run() {
+    /** How a connection ended. */
+    public enum Ending {
+        /** The front-end closed it between messages. */
+        PEER_CLOSED,
+        /** The byte stream broke (framing, I/O error, end of stream inside a message). */
+        BROKEN_STREAM,
+        /** An unexpected exception while handling a request: the state was dropped with it. */
+        FAILED
+    }
+
+    /**
+     * Serves requests until the front-end disconnects or the connection must be dropped, then
+     * stops every queue and unmaps memory. Never throws: the server listens again whatever happened.
+     */
+    public Ending run() {
+        Message handling = null;
         try {
-            Message m;
-            while ((m = connection.receive()) != null) {
+            for (Message m; (m = connection.receive()) != null; handling = null) {
+                handling = m;
                 handle(m);
             }
+            return Ending.PEER_CLOSED;
         } catch (IOException e) {
             LOG.warn("dropping the connection: {}", e.getMessage());
+            return Ending.BROKEN_STREAM;
+        } catch (RuntimeException | Error e) {
+            if (handling != null) {
+                Fds.closeAllQuietly(handling.fds()); // what it carried and nothing owns yet
+            }
+            LOG.error("dropping the connection: {} failed unexpectedly",
+                    handling == null ? "reading a request" : describeFully(handling), e);
+            return Ending.FAILED;
         } finally {
+            tearDown();
+        }
+    }
+
+    /** Everything the connection holds goes, whatever state it was left in. */
+    private void tearDown() {
+        try {
             stopAll();
             device.reset();
+        } finally {
             for (Vring v : vrings) {
                 v.reset();
             }
@@ -60,30 +91,29 @@ public final class BackendRequestHandler {
             closeInflight();
             replaceDirtyLog(null);
             Fds.closeQuietly(backendReqFd);
+            backendReqFd = -1;
         }
     }
 
-    /** A request that cannot be carried out; the front-end gets a failure reply. */
-    static final class Refused extends Exception {
-        Refused(String reason) {
-            super(reason, null, false, false);
-        }
+    private static String describe(Message m) {
+        return m.type() != null ? m.type().toString() : "code " + Integer.toUnsignedString(m.header().request());
+    }
+
+    private static String describeFully(Message m) {
+        return describe(m) + " (flags 0x" + Integer.toHexString(m.header().flags()) + ", " + m.size() + " bytes, "
+                + m.fds().length + " descriptors)";
     }
 
     void handle(Message m) throws IOException {
         MessageType type = m.type();
-        int[] fds = m.fds();
         if (LOG.isTraceEnabled()) {
-            LOG.trace("request {} flags 0x{} size {} fds {}", type != null ? type : m.header().request(),
-                    Integer.toHexString(m.header().flags()), m.size(), fds.length);
+            LOG.trace("request {}", describeFully(m));
         }
         try {
             if (type == null) {
-                throw new Refused("unknown request " + m.header().request());
+                throw new Refused("unknown request");
             }
-            if (m.size() > type.maxPayload()) {
-                throw new Refused("payload of " + m.size() + " bytes is larger than " + type + " allows");
-            }
+            RequestChecks.framing(m, type);
             ByteBuffer reply = dispatch(type, m);
             if (reply != null) {
                 connection.reply(m, reply);
@@ -91,8 +121,8 @@ public final class BackendRequestHandler {
                 ack(m, true);
             }
         } catch (Refused e) {
-            Fds.closeAllQuietly(fds);
-            LOG.warn("refused {}: {}", type != null ? type : "request " + m.header().request(), e.getMessage());
+            closeFds(m);
+            LOG.warn("refused {}: {}", describe(m), e.getMessage());
             if (type != null && type.alwaysReplies()) {
                 connection.reply(m, ByteBuffer.allocate(0)); // an empty payload: the front-end sees a failure
             } else if (type == MessageType.SET_LOG_BASE && logShmfd()) {
@@ -111,19 +141,20 @@ public final class BackendRequestHandler {
         }
     }
 
-    /** Carries out one request; returns the reply payload, or null where only an ack may follow. */
+    /**
+     * Carries out one request whose framing {@link RequestChecks#framing} accepted; returns the
+     * reply payload, or null where only an ack may follow.
+     */
     private ByteBuffer dispatch(MessageType type, Message m) throws Refused, IOException {
         ByteBuffer p = m.payload();
         return switch (type) {
             case GET_FEATURES -> Payloads.u64(offeredFeatures());
             case SET_FEATURES -> {
-                expect(m, 8, 0);
                 setFeatures(p.getLong(0));
                 yield null;
             }
             case GET_PROTOCOL_FEATURES -> Payloads.u64(device.protocolFeatures());
             case SET_PROTOCOL_FEATURES -> {
-                expect(m, 8, 0);
                 long requested = p.getLong(0);
                 if ((requested & ~device.protocolFeatures()) != 0) {
                     throw new Refused("protocol features 0x" + Long.toHexString(requested & ~device.protocolFeatures())
@@ -132,10 +163,7 @@ public final class BackendRequestHandler {
                 ackedProtocolFeatures = requested;
                 yield null;
             }
-            case SET_OWNER -> {
-                expect(m, 0, 0);
-                yield null;
-            }
+            case SET_OWNER -> null;
             case RESET_OWNER, RESET_DEVICE -> {
                 stopAll();
                 device.reset();
@@ -151,9 +179,10 @@ public final class BackendRequestHandler {
             case SET_MEM_TABLE -> {
                 List<MemoryRegionDescriptor> regions = MemoryRegionDescriptor.decodeTable(p, m.size());
                 if (regions == null) {
-                    throw new Refused("malformed memory table of " + m.size() + " bytes");
+                    throw new Refused("memory table of " + m.size() + " bytes does not hold the region count it declares,"
+                            + " 1 to " + Payloads.MAX_TABLE_REGIONS);
                 }
-                expectFds(m, regions.size());
+                RequestChecks.fds(m, regions.size());
                 try {
                     withRingsStopped(() -> memory.replaceAll(regions, m.fds()));
                 } finally {
@@ -162,7 +191,7 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case ADD_MEM_REG -> {
-                expect(m, Payloads.SINGLE_REGION, 1);
+                RequestChecks.fds(m, 1);
                 MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
                 try {
                     withRingsStopped(() -> memory.add(region, m.fds()[0]));
@@ -172,16 +201,12 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case REM_MEM_REG -> {
-                if (m.size() != Payloads.SINGLE_REGION || m.fds().length > 1) {
-                    throw new Refused("malformed REM_MEM_REG");
-                }
                 closeFds(m); // QEMU sends the region's fd along; it is not needed to remove it
                 MemoryRegionDescriptor region = MemoryRegionDescriptor.decodeSingle(p);
                 withRingsStopped(() -> memory.remove(region));
                 yield null;
             }
             case SET_VRING_NUM -> {
-                expect(m, 8, 0);
                 VringState s = VringState.decode(p);
                 Vring v = stoppedVring(s.index());
                 if (s.num() < 1 || s.num() > device.maxQueueSize() || Integer.bitCount(s.num()) != 1) {
@@ -191,9 +216,9 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_VRING_ADDR -> {
-                expect(m, Payloads.VRING_ADDRESS, 0);
                 VringAddress a = VringAddress.decode(p);
                 Vring v = vring(a.index());
+                RequestChecks.ringAddress(a);
                 if (v.running() && sameRing(v.address(), a)) {
                     // QEMU turns used-ring logging on and off (VringAddress.F_LOG) on running rings.
                     stop(v);
@@ -205,7 +230,6 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_VRING_BASE -> {
-                expect(m, 8, 0);
                 VringState s = VringState.decode(p);
                 if (s.num() < 0 || s.num() > 0xffff) {
                     throw new Refused("vring base " + s.num() + " is out of range");
@@ -214,7 +238,6 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case GET_VRING_BASE -> {
-                expect(m, 8, 0);
                 Vring v = vring(VringState.decode(p).index());
                 stop(v);
                 v.kick(null); // the ring is stopped until a new kick arrives
@@ -222,7 +245,7 @@ public final class BackendRequestHandler {
             }
             case SET_VRING_KICK -> {
                 Vring v = vringForFd(m);
-                EventFd kick = m.fds().length == 1 ? EventFd.adopt(m.fds()[0]) : null;
+                EventFd kick = m.fds().length == 1 ? adoptEventFd(m.fds()[0]) : null;
                 ownFds(m);
                 stop(v);
                 v.kick(kick);
@@ -231,6 +254,7 @@ public final class BackendRequestHandler {
             }
             case SET_VRING_CALL -> {
                 Vring v = vringForFd(m);
+                checkEventFd(m);
                 // A running queue thread may be about to signal the old descriptor: stop it first,
                 // so the number is never written after close (and possibly reused by another fd).
                 boolean wasRunning = v.running();
@@ -243,12 +267,13 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_VRING_ERR -> {
-                vringForFd(m).errFd(m.fds().length == 1 ? m.fds()[0] : -1);
+                Vring v = vringForFd(m);
+                checkEventFd(m);
+                v.errFd(m.fds().length == 1 ? m.fds()[0] : -1);
                 ownFds(m);
                 yield null;
             }
             case SET_VRING_ENABLE -> {
-                expect(m, 8, 0);
                 VringState s = VringState.decode(p);
                 Vring v = vring(s.index());
                 if (s.num() != 0 && s.num() != 1) {
@@ -288,14 +313,15 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_BACKEND_REQ_FD -> {
-                expect(m, 0, 1);
+                RequestChecks.fds(m, 1);
+                RequestChecks.socket(m.fds()[0]);
                 Fds.closeQuietly(backendReqFd);
                 backendReqFd = m.fds()[0];
                 ownFds(m);
                 yield null;
             }
             case SET_LOG_BASE -> {
-                expect(m, Payloads.LOG, 1);
+                RequestChecks.fds(m, 1);
                 if (!logShmfd()) {
                     throw new Refused("LOG_SHMFD was not negotiated");
                 }
@@ -320,11 +346,6 @@ public final class BackendRequestHandler {
             }
             case SET_INFLIGHT_FD -> {
                 InflightDescriptor d = inflightDescriptor(m, 1);
-                if (d.mmapSize() < InflightArea.bytes(d.numQueues(), d.queueSize()) || d.mmapOffset() < 0
-                        || (d.mmapOffset() & 4095) != 0) {
-                    throw new Refused("inflight area of " + d.mmapSize() + " bytes at " + d.mmapOffset()
-                            + " cannot hold " + d.numQueues() + " queues of " + d.queueSize());
-                }
                 try {
                     InflightArea area = InflightArea.map(m.fds()[0], d);
                     withRingsStopped(() -> replaceInflight(area));
@@ -339,7 +360,10 @@ public final class BackendRequestHandler {
         };
     }
 
-    /** The message's descriptors now belong to the back-end's state: error paths must not close them. */
+    /**
+     * The message's descriptors now belong to the back-end's state: error paths must not close
+     * them. From here on the message's array holds only descriptors nobody else owns or closed.
+     */
     private static void ownFds(Message m) {
         java.util.Arrays.fill(m.fds(), -1);
     }
@@ -350,10 +374,7 @@ public final class BackendRequestHandler {
     }
 
     private InflightDescriptor inflightDescriptor(Message m, int fds) throws Refused {
-        if (m.size() < Payloads.INFLIGHT_MIN || m.size() > InflightDescriptor.WIRE_SIZE) {
-            throw new Refused("inflight payload of " + m.size() + " bytes");
-        }
-        expectFds(m, fds);
+        RequestChecks.fds(m, fds);
         if (!has(ackedProtocolFeatures, ProtocolFeatures.INFLIGHT_SHMFD)) {
             throw new Refused("INFLIGHT_SHMFD was not negotiated");
         }
@@ -453,19 +474,6 @@ public final class BackendRequestHandler {
         }
     }
 
-    private static void expect(Message m, int size, int fds) throws Refused {
-        if (m.size() != size) {
-            throw new Refused("payload of " + m.size() + " bytes, expected " + size);
-        }
-        expectFds(m, fds);
-    }
-
-    private static void expectFds(Message m, int fds) throws Refused {
-        if (m.fds().length != fds) {
-            throw new Refused(m.fds().length + " descriptors, expected " + fds);
-        }
-    }
-
     private Vring vring(int index) throws Refused {
         if (index < 0 || index >= vrings.length) {
             throw new Refused("queue index " + index + " is out of range (" + vrings.length + " queues)");
@@ -483,12 +491,26 @@ public final class BackendRequestHandler {
     }
 
     private Vring vringForFd(Message m) throws Refused {
-        expect(m, 8, (m.payload().getLong(0) & VRING_NOFD) != 0 ? 0 : 1);
-        long u = m.payload().getLong(0);
-        if ((u & ~(long) (VRING_INDEX_MASK | VRING_NOFD)) != 0) {
-            throw new Refused("reserved bits set in 0x" + Long.toHexString(u));
+        return vring(RequestChecks.vringFdIndex(m));
+    }
+
+    /** A kick, call or error descriptor must be an eventfd: anything else could block a thread on it. */
+    private static EventFd adoptEventFd(int fd) throws Refused {
+        try {
+            return EventFd.adopt(fd);
+        } catch (dev.vublk.uring.NativeException e) {
+            throw new Refused(e.getMessage());
         }
-        return vring((int) (u & VRING_INDEX_MASK));
+    }
+
+    private static void checkEventFd(Message m) throws Refused {
+        if (m.fds().length == 1) {
+            try {
+                EventFd.check(m.fds()[0]);
+            } catch (dev.vublk.uring.NativeException e) {
+                throw new Refused(e.getMessage());
+            }
+        }
     }
 
     /** A ring runs once it has memory, a layout and a kick, and is enabled (or cannot be disabled). */
@@ -497,13 +519,30 @@ public final class BackendRequestHandler {
         if (v.running() || !enabled || v.kick() == null || v.size() == 0 || v.address() == null || memory.isEmpty()) {
             return;
         }
-        v.inflight(inflight == null ? null : inflight.queue(v.index(), v.size()));
+        v.inflight(inflightQueue(v));
         v.dirtyLog(dirtyLog, has(ackedFeatures, ProtocolFeatures.F_LOG_ALL));
         try {
             device.startQueue(v, memory);
             v.running(true);
         } catch (IOException e) {
             throw new Refused("cannot start queue " + v.index() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * The ring's part of the inflight area, or null. The area is the front-end's memfd: if it
+     * truncated the file after we mapped it, the first read faults, and the JVM reports that
+     * fault as an InternalError. Only this ring's start is refused then.
+     */
+    private InflightQueue inflightQueue(Vring v) throws Refused {
+        if (inflight == null) {
+            return null;
+        }
+        try {
+            return inflight.queue(v.index(), v.size());
+        } catch (InternalError e) {
+            throw new Refused("the inflight area of queue " + v.index() + " cannot be read (" + e.getMessage()
+                    + "): the front-end shrank its file");
         }
     }
 

@@ -27,7 +27,7 @@ public final class GuestMemoryMap implements AutoCloseable {
     }
 
     /** SET_MEM_TABLE: all regions replaced at once; on any failure the old table stays. */
-    void replaceAll(List<MemoryRegionDescriptor> table, int[] fds) throws BackendRequestHandler.Refused {
+    void replaceAll(List<MemoryRegionDescriptor> table, int[] fds) throws Refused {
         List<MappedRegion> newMappings = new ArrayList<>();
         List<GuestRegion> newRegions = new ArrayList<>();
         try {
@@ -43,23 +43,23 @@ public final class GuestMemoryMap implements AutoCloseable {
             mappings.addAll(newMappings);
             regions.addAll(newRegions);
             snapshot = built;
-        } catch (BackendRequestHandler.Refused e) {
+        } catch (Refused e) {
             closeMappings(newMappings);
             throw e;
         }
     }
 
     /** ADD_MEM_REG. */
-    void add(MemoryRegionDescriptor d, int fd) throws BackendRequestHandler.Refused {
+    void add(MemoryRegionDescriptor d, int fd) throws Refused {
         if (regions.size() >= ProtocolFeatures.MAX_MEM_SLOTS) {
-            throw new BackendRequestHandler.Refused("all " + ProtocolFeatures.MAX_MEM_SLOTS + " memory slots are in use");
+            throw new Refused("all " + ProtocolFeatures.MAX_MEM_SLOTS + " memory slots are in use");
         }
         MappedRegion m = map(d, fd);
         List<GuestRegion> next = new ArrayList<>(regions);
         next.add(region(d, m));
         try {
             snapshot = build(next);
-        } catch (BackendRequestHandler.Refused e) {
+        } catch (Refused e) {
             m.close();
             throw e;
         }
@@ -68,7 +68,7 @@ public final class GuestMemoryMap implements AutoCloseable {
     }
 
     /** REM_MEM_REG: the region with this guest address, size and user address. */
-    void remove(MemoryRegionDescriptor d) throws BackendRequestHandler.Refused {
+    void remove(MemoryRegionDescriptor d) throws Refused {
         for (int i = 0; i < regions.size(); i++) {
             GuestRegion r = regions.get(i);
             if (r.guestAddress() == d.guestAddress() && r.size() == d.size() && r.userAddress() == d.userAddress()) {
@@ -80,27 +80,27 @@ public final class GuestMemoryMap implements AutoCloseable {
                 return;
             }
         }
-        throw new BackendRequestHandler.Refused("no memory region at guest address 0x" + Long.toHexString(d.guestAddress())
+        throw new Refused("no memory region at guest address 0x" + Long.toHexString(d.guestAddress())
                 + " of " + d.size() + " bytes");
     }
 
-    private static MappedRegion map(MemoryRegionDescriptor d, int fd) throws BackendRequestHandler.Refused {
+    private static MappedRegion map(MemoryRegionDescriptor d, int fd) throws Refused {
         if (d.size() <= 0 || d.mmapOffset() < 0 || d.guestAddress() + d.size() < d.guestAddress()
                 || d.userAddress() + d.size() < d.userAddress()) {
-            throw new BackendRequestHandler.Refused("invalid memory region " + d);
+            throw new Refused("invalid memory region " + d);
         }
         try {
             // A mapping past the end of its file faults (SIGBUS) on first touch and would kill the
             // process: refuse a region its file cannot back.
             long fileSize = dev.vublk.uring.Fds.fileSize(fd);
             if (d.mmapOffset() > fileSize || d.size() > fileSize - d.mmapOffset()) {
-                throw new BackendRequestHandler.Refused("memory region " + d + " reaches past the end of its "
+                throw new Refused("memory region " + d + " reaches past the end of its "
                         + fileSize + "-byte file");
             }
             // The mapping covers the offset too: QEMU passes offsets that need not be page aligned.
             return MappedRegion.map(fd, 0, d.mmapOffset() + d.size(), true);
         } catch (NativeException e) {
-            throw new BackendRequestHandler.Refused("cannot map memory region " + d + ": " + e.getMessage());
+            throw new Refused("cannot map memory region " + d + ": " + e.getMessage());
         }
     }
 
@@ -109,11 +109,11 @@ public final class GuestMemoryMap implements AutoCloseable {
                 m.segment().asSlice(d.mmapOffset(), d.size()));
     }
 
-    private static GuestMemory build(List<GuestRegion> regions) throws BackendRequestHandler.Refused {
+    private static GuestMemory build(List<GuestRegion> regions) throws Refused {
         try {
             return GuestMemory.of(regions);
         } catch (GuestMemoryException | IllegalArgumentException e) {
-            throw new BackendRequestHandler.Refused(e.getMessage());
+            throw new Refused(e.getMessage());
         }
     }
 

@@ -7,6 +7,8 @@ import dev.vublk.uring.NativeException;
 
 /** The shared inflight memfd of a connection: one {@link InflightQueue} region per queue. */
 public final class InflightArea implements AutoCloseable {
+    private static final long PAGE = 4096;
+
     private final MappedRegion mapping;
     private final int numQueues;
     private final int queueSize;
@@ -24,7 +26,8 @@ public final class InflightArea implements AutoCloseable {
     /** GET_INFLIGHT_FD: a new formatted area; returns it with the memfd to send (the caller closes it). */
     static InflightArea create(int numQueues, int queueSize, int[] fdOut) throws NativeException {
         long size = bytes(numQueues, queueSize);
-        int fd = MemFd.create("vhost-user-blk-inflight", size);
+        // Sealed: the front-end keeps this file and must not be able to shrink it under our mapping.
+        int fd = MemFd.createUnshrinkable("vhost-user-blk-inflight", size);
         try {
             InflightArea area = new InflightArea(MappedRegion.map(fd, 0, size, true), numQueues, queueSize);
             for (int q = 0; q < numQueues; q++) {
@@ -38,9 +41,24 @@ public final class InflightArea implements AutoCloseable {
         }
     }
 
-    /** SET_INFLIGHT_FD: the front-end's area, kept across back-end restarts. */
-    static InflightArea map(int fd, InflightDescriptor d) throws NativeException {
-        return new InflightArea(MappedRegion.map(fd, d.mmapOffset(), d.mmapSize(), true), d.numQueues(), d.queueSize());
+    /**
+     * SET_INFLIGHT_FD: the front-end's area, kept across back-end restarts. The range it claims
+     * must hold the queues and lie inside the file as it is now (a mapping past the end faults);
+     * only the part the queues use is mapped.
+     */
+    static InflightArea map(int fd, InflightDescriptor d) throws NativeException, Refused {
+        long needed = bytes(d.numQueues(), d.queueSize());
+        if (d.mmapOffset() < 0 || (d.mmapOffset() & (PAGE - 1)) != 0 || d.mmapSize() < needed) {
+            throw new Refused("inflight area of " + d.mmapSize() + " bytes at offset " + d.mmapOffset()
+                    + " cannot hold " + d.numQueues() + " queues of " + d.queueSize() + " (" + needed
+                    + " bytes at a page-aligned offset)");
+        }
+        long fileSize = Fds.fileSize(fd);
+        if (d.mmapOffset() > fileSize || d.mmapSize() > fileSize - d.mmapOffset()) {
+            throw new Refused("inflight area of " + d.mmapSize() + " bytes at offset " + d.mmapOffset()
+                    + " reaches past the end of its " + fileSize + "-byte file");
+        }
+        return new InflightArea(MappedRegion.map(fd, d.mmapOffset(), needed, true), d.numQueues(), d.queueSize());
     }
 
     private java.lang.foreign.MemorySegment slice(int queue) {

@@ -25,13 +25,17 @@ public record MemoryRegionDescriptor(long guestAddress, long size, long userAddr
         return b;
     }
 
-    /** SET_MEM_TABLE payload: a count, padding, then the regions; null when the count does not fit the size. */
+    /**
+     * SET_MEM_TABLE payload: a count, padding, then exactly that many regions (1 to
+     * {@value Payloads#MAX_TABLE_REGIONS}); null when the count is out of range or the size is not
+     * exactly what the count needs.
+     */
     public static List<MemoryRegionDescriptor> decodeTable(ByteBuffer b, int size) {
         if (size < 8) {
             return null;
         }
         int count = b.getInt(0);
-        if (count < 0 || count > Payloads.MAX_TABLE_REGIONS || size < 8 + count * Payloads.REGION) {
+        if (count < 1 || count > Payloads.MAX_TABLE_REGIONS || size != 8 + count * Payloads.REGION) {
             return null;
         }
         List<MemoryRegionDescriptor> regions = new ArrayList<>(count);

@@ -7,6 +7,8 @@ import java.nio.ByteOrder;
 public record MessageHeader(int request, int flags, int size) {
     public static final int SIZE = 12;
     public static final int VERSION = 0x1, VERSION_MASK = 0x3, REPLY = 0x4, NEED_REPLY = 0x8;
+    /** Every other flag bit is reserved. */
+    public static final int KNOWN_FLAGS = VERSION_MASK | REPLY | NEED_REPLY;
 
     public static MessageHeader decode(ByteBuffer b) {
         b.order(ByteOrder.LITTLE_ENDIAN);

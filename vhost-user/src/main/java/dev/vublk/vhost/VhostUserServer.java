@@ -14,6 +14,8 @@ import org.slf4j.LoggerFactory;
 public final class VhostUserServer {
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserServer.class);
 
+    private static final long MIN_PAUSE_MILLIS = 50, MAX_PAUSE_MILLIS = 1000;
+
     private final UnixListener listener;
     private final Supplier<? extends VirtioDevice> devices;
     private volatile boolean stopping;
@@ -24,33 +26,56 @@ public final class VhostUserServer {
         this.devices = devices;
     }
 
-    /** Accepts and serves connections until {@link #stop()}. */
-    public void run() throws IOException {
+    /**
+     * Accepts and serves connections until {@link #stop()}. A failed accept (EMFILE, ENOMEM...)
+     * is logged and retried after a short pause, and whatever ends a connection, the next one is
+     * accepted: only a stop, or a listener closed under us, ends this loop.
+     */
+    public void run() {
         LOG.info("listening for a vhost-user front-end");
-        while (!stopping) {
+        long pauseMillis = MIN_PAUSE_MILLIS;
+        while (!stopping && !Thread.currentThread().isInterrupted()) {
             UnixSocket socket;
             try {
                 socket = listener.accept();
+                pauseMillis = MIN_PAUSE_MILLIS;
             } catch (IOException e) {
-                if (stopping) {
+                if (stopping || listener.isClosed()) {
                     break;
                 }
-                throw e;
+                LOG.warn("accepting a connection failed ({}); retrying in {} ms", e.getMessage(), pauseMillis);
+                pause(pauseMillis);
+                pauseMillis = Math.min(MAX_PAUSE_MILLIS, pauseMillis * 2);
+                continue;
             }
-            Connection connection = new Connection(socket);
-            current = connection;
+            serve(socket);
+        }
+    }
+
+    private void serve(UnixSocket socket) {
+        Connection connection = new Connection(socket);
+        current = connection;
+        try {
             if (stopping) {
-                connection.close();
-                break;
+                return;
             }
             LOG.info("front-end connected");
-            try {
-                new BackendRequestHandler(connection, devices.get()).run();
-            } finally {
-                current = null;
-                connection.close();
-            }
+            new BackendRequestHandler(connection, devices.get()).run();
             LOG.info(stopping ? "connection closed for shutdown" : "front-end disconnected; listening again");
+        } catch (RuntimeException | Error e) {
+            // The handler catches what happens while serving; this is the device factory failing.
+            LOG.error("cannot serve the front-end; listening again", e);
+        } finally {
+            current = null;
+            connection.close();
+        }
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -18,6 +18,7 @@ import dev.vublk.tests.frontend.VirtqueueDriver;
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.Fds;
 import dev.vublk.uring.MemFd;
+import dev.vublk.vhost.InflightDescriptor;
 import dev.vublk.vhost.MemoryRegionDescriptor;
 import dev.vublk.vhost.MessageHeader;
 import dev.vublk.vhost.MessageType;
@@ -162,6 +163,76 @@ class MalformedInputTest {
         } finally {
             Fds.closeQuietly(fd);
         }
+        stillServes();
+    }
+
+    /**
+     * Every fixed-size request sent with an empty payload is refused with its error answer (an
+     * ack of 1, or an empty reply for the requests that always reply), and the backend then
+     * still serves this connection and a new one. A size-0 SET_VRING_KICK used to end the
+     * process ("vhost-user-blk: null").
+     */
+    @Test
+    void emptyPayloadsAreRefusedAndTheBackendKeepsServing() throws Exception {
+        for (MessageType type : List.of(MessageType.SET_VRING_KICK, MessageType.SET_VRING_CALL, MessageType.SET_VRING_ERR,
+                MessageType.SET_FEATURES, MessageType.SET_PROTOCOL_FEATURES, MessageType.SET_VRING_NUM,
+                MessageType.SET_VRING_BASE, MessageType.SET_VRING_ADDR, MessageType.SET_VRING_ENABLE,
+                MessageType.SET_MEM_TABLE, MessageType.ADD_MEM_REG, MessageType.REM_MEM_REG, MessageType.SET_LOG_BASE,
+                MessageType.SET_CONFIG, MessageType.SET_INFLIGHT_FD)) {
+            assertEquals(1, ack(c.exchange(type, null, true), type), type.toString());
+        }
+        for (MessageType type : List.of(MessageType.GET_VRING_BASE, MessageType.GET_CONFIG, MessageType.GET_INFLIGHT_FD)) {
+            assertEquals(0, c.exchange(type, null, false).payload().length, type.toString());
+        }
+        stillServes();
+        fe.close();
+        newConnectionServes();
+    }
+
+    /** A pipe as kick would leave the queue thread waiting on it forever: refused, the ring keeps its eventfd. */
+    @Test
+    void kickThatIsNotAnEventfdIsRefused() throws Exception {
+        int[] pipe = Fds.pipe();
+        try {
+            assertEquals(1, ack(c.exchange(MessageType.SET_VRING_KICK, Payloads.u64(0), true, pipe[0]), MessageType.SET_VRING_KICK));
+            assertEquals(1, ack(c.exchange(MessageType.SET_VRING_CALL, Payloads.u64(0), true, pipe[1]), MessageType.SET_VRING_CALL));
+        } finally {
+            Fds.close(pipe[0]);
+            Fds.close(pipe[1]);
+        }
+        stillServes();
+    }
+
+    /** A region whose memfd was truncated before it was sent cannot be mapped without SIGBUS. */
+    @Test
+    void truncatedMemfdRegionIsRefused() throws Exception {
+        int fd = MemFd.create("truncated", 1 << 20);
+        try {
+            MemFd.resize(fd, 4096);
+            var region = new MemoryRegionDescriptor(1L << 32, 1 << 20, 1L << 46, 0);
+            assertEquals(1, ack(c.exchange(MessageType.ADD_MEM_REG, region.encodeSingle(), true, fd), MessageType.ADD_MEM_REG));
+        } finally {
+            Fds.close(fd);
+        }
+        stillServes();
+    }
+
+    /** An inflight area larger than its file (or at an offset past it) would fault when a queue touches it. */
+    @Test
+    void inflightFdTooSmallIsRefused() throws Exception {
+        fe.close();
+        fe = f.open(FrontendOptions.qemu(1).withQueueSize(QUEUE_SIZE).withInflight(true));
+        c = fe.client();
+        int fd = MemFd.create("inflight", 4096);
+        try {
+            var claimsMore = new InflightDescriptor(64 << 10, 0, 1, QUEUE_SIZE);
+            assertEquals(1, ack(c.exchange(MessageType.SET_INFLIGHT_FD, claimsMore.encode(), true, fd), MessageType.SET_INFLIGHT_FD));
+            var pastTheEnd = new InflightDescriptor(4096, 8192, 1, QUEUE_SIZE);
+            assertEquals(1, ack(c.exchange(MessageType.SET_INFLIGHT_FD, pastTheEnd.encode(), true, fd), MessageType.SET_INFLIGHT_FD));
+        } finally {
+            Fds.close(fd);
+        }
+        assertEquals(BlkCommand.S_OK, fe.queue(0).write(0, Patterns.bytes(0, 4096)).status());
         stillServes();
     }
 
