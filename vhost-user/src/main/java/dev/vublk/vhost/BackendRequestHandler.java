@@ -8,6 +8,7 @@ import dev.vublk.uring.Fds;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.function.ObjIntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -253,24 +254,11 @@ public final class BackendRequestHandler {
                 yield null;
             }
             case SET_VRING_CALL -> {
-                Vring v = vringForFd(m);
-                checkEventFd(m);
-                // A running queue thread may be about to signal the old descriptor: stop it first,
-                // so the number is never written after close (and possibly reused by another fd).
-                boolean wasRunning = v.running();
-                stop(v);
-                v.callFd(m.fds().length == 1 ? m.fds()[0] : -1);
-                ownFds(m);
-                if (wasRunning) {
-                    startIfReady(v);
-                }
+                replaceSignalFd(m, Vring::callFd);
                 yield null;
             }
             case SET_VRING_ERR -> {
-                Vring v = vringForFd(m);
-                checkEventFd(m);
-                v.errFd(m.fds().length == 1 ? m.fds()[0] : -1);
-                ownFds(m);
+                replaceSignalFd(m, Vring::errFd);
                 yield null;
             }
             case SET_VRING_ENABLE -> {
@@ -358,6 +346,23 @@ public final class BackendRequestHandler {
             }
             default -> throw new Refused(type + " is not supported by this back-end");
         };
+    }
+
+    /**
+     * SET_VRING_CALL and SET_VRING_ERR. A running queue thread may be about to signal the old
+     * descriptor (a call, or an error when it fails): it is stopped first, so the number is never
+     * written after close, when it may already name another file; the ring restarts where it was.
+     */
+    private void replaceSignalFd(Message m, ObjIntConsumer<Vring> set) throws Refused {
+        Vring v = vringForFd(m);
+        checkEventFd(m);
+        boolean wasRunning = v.running();
+        stop(v);
+        set.accept(v, m.fds().length == 1 ? m.fds()[0] : -1);
+        ownFds(m);
+        if (wasRunning) {
+            startIfReady(v);
+        }
     }
 
     /**

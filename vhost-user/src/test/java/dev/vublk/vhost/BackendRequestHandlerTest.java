@@ -279,6 +279,25 @@ class BackendRequestHandlerTest {
         stillServes();
     }
 
+    /**
+     * A queue thread signals the err eventfd when it fails: replacing that descriptor stops the
+     * running ring first (as for the call eventfd), so the old number is never written after it
+     * was closed and possibly reused; the ring then restarts.
+     */
+    @Test
+    void replacingSignalDescriptorsOfARunningRingStopsItFirst() throws Exception {
+        layOutQueue0();
+        assertEquals(0, kick(0));
+        assertEquals(0, h.ack(MessageType.SET_VRING_ENABLE, new VringState(0, 1).encode()));
+        try (EventFd err = EventFd.create(); EventFd call = EventFd.create()) {
+            assertEquals(0, h.ack(MessageType.SET_VRING_ERR, Payloads.u64(0), err.fd()));
+            assertEquals(List.of("start 0", "stop 0", "start 0"), device.events());
+            assertEquals(0, h.ack(MessageType.SET_VRING_CALL, Payloads.u64(0), call.fd()));
+            assertEquals(List.of("start 0", "stop 0", "start 0", "stop 0", "start 0"), device.events());
+        }
+        stillServes();
+    }
+
     /** A bug (here: the device throwing) drops this connection, with its state, and nothing else. */
     @Test
     void anUnexpectedExceptionEndsOnlyTheConnection() throws Exception {

@@ -24,6 +24,8 @@ final class FakeImage implements BlockImage {
 
     @Override public ImageFormat format() { return ImageFormat.RAW; }
 
+    @Override public java.nio.file.Path path() { return java.nio.file.Path.of("fake.img"); }
+
     @Override public int requestAlignment() { return 512; }
 
     @Override public int memoryAlignment() { return 1; }
