@@ -68,8 +68,9 @@ import java.lang.invoke.VarHandle;
  * <h2>Guest-controlled input</h2>
  * Everything read from the rings is validated before use: an avail index more than the queue
  * size ahead, a head index out of range, or a head made available again while the device still
- * owns it, puts the queue in a broken state ({@link #BROKEN}, reported, never a hang); a bad chain (loop, out-of-range index, overlong chain, bad indirect
- * table, buffer outside guest memory) fails only that request ({@link DescriptorChain#error()}).
+ * owns it, puts the queue in a broken state ({@link #BROKEN}, reported, never a hang); a bad
+ * chain (loop, out-of-range index, overlong chain, bad indirect table, buffer outside guest
+ * memory) fails only that request ({@link DescriptorChain#error()}).
  * Chain walks are bounded by the table size, so a looping chain costs at most one pass.
  * Descriptors are copied out once, so a guest changing them under us only hurts itself.
  *
