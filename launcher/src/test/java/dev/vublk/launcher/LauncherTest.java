@@ -142,10 +142,17 @@ class LauncherTest {
                 .redirectErrorStream(true).redirectOutput(dir.resolve("backend.log").toFile()).start();
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!Files.exists(sock) && System.nanoTime() < deadline && p.isAlive()) {
-                Thread.sleep(50);
+            // The file appears at bind, before its mode is set and listen is called: wait until
+            // the socket accepts a connection, then check the mode it listens with.
+            boolean listening = false;
+            while (!listening && System.nanoTime() < deadline && p.isAlive()) {
+                try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(sock))) {
+                    listening = true;
+                } catch (IOException notYet) {
+                    Thread.sleep(50);
+                }
             }
-            assertTrue(Files.exists(sock), "socket never appeared");
+            assertTrue(listening, "the backend never listened on " + sock);
             assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
                     Files.getPosixFilePermissions(sock)));
             p.destroy(); // SIGTERM
