@@ -92,21 +92,33 @@ class HotPathTest {
         return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getCurrentThreadAllocatedBytes();
     }
 
-    /** Reads and rewrites of allocated 4 KiB pieces; returns the bytes allocated by the measured half. */
+    /** Measured passes at most: on a loaded machine the JIT may finish compiling after the warm-up. */
+    static final int PASSES = 5;
+
+    /**
+     * Reads and rewrites of allocated 4 KiB pieces; returns the bytes allocated by a measured
+     * pass after a warm-up. Until the JIT has compiled the path, escape analysis has not removed
+     * the JDK's own short-lived objects (errno capture around io_uring_enter, ~40 bytes a call), so
+     * a pass may repeat; the least a pass allocated is returned. Allocation per request shows in
+     * every pass.
+     */
     private static long steadyState(SteadyDriver d, long[] offsets) throws Exception {
         int failures = 0;
         for (int i = 0; i < ROUNDS; i++) { // warm-up: pools fill, code is compiled
             long off = offsets[i % offsets.length];
             failures += (d.read(off) < 0 ? 1 : 0) + (d.write(off) < 0 ? 1 : 0);
         }
-        long before = allocatedBytes();
-        for (int i = 0; i < ROUNDS; i++) {
-            long off = offsets[(i * 7) % offsets.length];
-            failures += (d.read(off) < 0 ? 1 : 0) + (d.write(off) < 0 ? 1 : 0);
+        long least = Long.MAX_VALUE;
+        for (int pass = 0; pass < PASSES && least >= NOISE; pass++) {
+            long before = allocatedBytes();
+            for (int i = 0; i < ROUNDS; i++) {
+                long off = offsets[(i * 7) % offsets.length];
+                failures += (d.read(off) < 0 ? 1 : 0) + (d.write(off) < 0 ? 1 : 0);
+            }
+            least = Math.min(least, allocatedBytes() - before);
         }
-        long allocated = allocatedBytes() - before;
         assertEquals(0, failures, "requests failed");
-        return allocated;
+        return least;
     }
 
     private static long[] sectorsOf(long start, long length) {
