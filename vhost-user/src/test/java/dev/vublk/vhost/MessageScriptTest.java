@@ -1,6 +1,7 @@
 package dev.vublk.vhost;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -24,6 +25,30 @@ class MessageScriptTest {
         assertEquals(List.of(MessageType.SET_OWNER.code(), MessageType.GET_QUEUE_NUM.code(), MessageType.GET_FEATURES.code()),
                 script.framedRequests(4), "a bad version ends the framing");
         assertEquals(List.of(MessageType.SET_OWNER.code(), MessageType.GET_QUEUE_NUM.code()), script.framedRequests(1));
+    }
+
+    /**
+     * Found by the fuzz target (crash-c76021e1...): 32 steps whose payloads frame 34 requests,
+     * answered 33 times. The target had bounded replies by the step count; the bound is the
+     * number of requests the back-end frames, and every reply must answer one of them in order.
+     */
+    @Test
+    void payloadsMayFrameMoreRequestsThanSteps() throws Exception {
+        byte[] input;
+        try (var in = MessageScriptTest.class.getResourceAsStream(
+                "VhostUserMessageFuzzTestInputs/messageSequence/crash-c76021e197e098077fbe2339d53463232d809915")) {
+            input = in.readAllBytes();
+        }
+        MessageScript script = MessageScript.decode(input);
+        assertEquals(MessageScript.MAX_MESSAGES, script.steps().size());
+        assertEquals(34, script.framedRequests(script.steps().size()).size());
+        VhostUserMessageFuzzTest.openImage();
+        try {
+            List<Message> replies = VhostUserMessageFuzzTest.play(script, VhostUserMessageFuzzTest.device());
+            assertTrue(replies.size() > script.steps().size(), replies.size() + " replies");
+        } finally {
+            VhostUserMessageFuzzTest.closeImage();
+        }
     }
 
     @Test

@@ -66,8 +66,7 @@ class VhostUserMessageFuzzTest {
     @FuzzTest
     void messageSequence(byte[] input) throws Exception {
         int before = Fds.openCount();
-        List<Message> replies = play(MessageScript.decode(input), device());
-        assertTrue(replies.size() <= MessageScript.MAX_MESSAGES, "more replies than requests");
+        play(MessageScript.decode(input), device());
         assertEquals(before, Fds.openCount(), "descriptors left open");
     }
 
@@ -87,6 +86,8 @@ class VhostUserMessageFuzzTest {
                 replies.add(r);
             }
         }
+        // Requests are counted as the back-end frames them: a step's payload may carry more.
+        assertTrue(replies.size() <= sent.size(), replies.size() + " replies to " + sent.size() + " requests");
         int next = 0;
         for (Message r : replies) {
             assertEquals(MessageHeader.REPLY | MessageHeader.VERSION, r.header().flags(), "reply flags");
