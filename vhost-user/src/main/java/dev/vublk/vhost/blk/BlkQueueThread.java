@@ -184,14 +184,14 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
      * @return whether every operation but the kick read completed
      */
     private boolean fail(Throwable t) {
-        failed = true;
         LOG.error("queue {} failed; it stops serving until the front-end restarts it (err eventfd {})", index,
                 vring.signalError() ? "signalled" : "not set", t);
         return drainAfterFailure();
     }
 
     /**
-     * Delivers completions until the kernel holds nothing of ours. The pending kick read is
+     * Marks the queue failed, then delivers completions until the kernel holds nothing of ours
+     * (completions of a failed queue only release their state). The pending kick read is
      * completed by writing the kick eventfd ourselves (it is not re-armed once failed); should
      * that write fail, it is the one operation left, and closing the ring cancels it. A
      * completion that throws still consumed its entry, so this progresses; only the ring itself
