@@ -1,6 +1,7 @@
 package dev.vublk.block.qcow2;
 
-import dev.vublk.block.Mapping;
+import dev.vublk.block.MappingRuns;
+import dev.vublk.block.storage.Storage;
 import java.io.IOException;
 import java.util.concurrent.locks.Lock;
 
@@ -17,9 +18,15 @@ final class ClusterLookup {
     private final boolean zeroFlag;
     private final int clusterBits;
     private final int clusterSize;
+    /** Where DATA runs live (the data file, or the image file's O_DIRECT descriptor). */
+    private final Storage dataStorage;
+    /** Where compressed streams live: the image file, buffered (streams are not sector-aligned). */
+    private final Storage imageStorage;
 
-    ClusterLookup(L2Tables tables, QcowHeader h, Lock readLock, Lock writeLock) {
+    ClusterLookup(L2Tables tables, QcowHeader h, Lock readLock, Lock writeLock, Storage dataStorage, Storage imageStorage) {
         this.tables = tables;
+        this.dataStorage = dataStorage;
+        this.imageStorage = imageStorage;
         this.readLock = readLock;
         this.writeLock = writeLock;
         this.external = h.hasDataFile();
@@ -40,7 +47,7 @@ final class ClusterLookup {
             try {
                 missing = tables.l2Offset(l1Index);
                 if (missing == 0) {
-                    out.add(Mapping.Kind.BACKING, pos, tableEnd - pos, 0, 0);
+                    out.backing(pos, tableEnd - pos);
                     pos = tableEnd;
                     continue;
                 }
@@ -74,7 +81,7 @@ final class ClusterLookup {
             if (external) {
                 throw new IOException("compressed cluster in an image with an external data file");
             }
-            out.add(Mapping.Kind.COMPRESSED, pos, end - pos, L2Entry.compressedOffset(e, clusterBits),
+            out.compressed(pos, end - pos, imageStorage, L2Entry.compressedOffset(e, clusterBits),
                     L2Entry.compressedLength(e, clusterBits));
             return;
         }
@@ -86,11 +93,11 @@ final class ClusterLookup {
         boolean present = host != 0 || (external && L2Entry.copied(e));
         if (!tables.extended) {
             if (zeroFlag && (e & L2Entry.ZERO) != 0) {
-                out.add(Mapping.Kind.ZERO, pos, end - pos, 0, 0);
+                out.zero(pos, end - pos);
             } else if (present) {
-                out.add(Mapping.Kind.DATA, pos, end - pos, host + (pos - clusterStart), 0);
+                out.data(pos, end - pos, dataStorage, host + (pos - clusterStart));
             } else {
-                out.add(Mapping.Kind.BACKING, pos, end - pos, 0, 0);
+                out.backing(pos, end - pos);
             }
             return;
         }
@@ -105,11 +112,11 @@ final class ClusterLookup {
                 throw new IOException("invalid subcluster bitmap for guest cluster " + (pos >>> clusterBits));
             }
             if (alloc) {
-                out.add(Mapping.Kind.DATA, pos, subEnd - pos, host + (pos - clusterStart), 0);
+                out.data(pos, subEnd - pos, dataStorage, host + (pos - clusterStart));
             } else if (zero) {
-                out.add(Mapping.Kind.ZERO, pos, subEnd - pos, 0, 0);
+                out.zero(pos, subEnd - pos);
             } else {
-                out.add(Mapping.Kind.BACKING, pos, subEnd - pos, 0, 0);
+                out.backing(pos, subEnd - pos);
             }
             pos = subEnd;
         }

@@ -132,7 +132,7 @@ final class ClusterWrites {
                 host = refcounts.allocate(1);
                 fresh = true;
             }
-            PendingAllocation p = new PendingAllocation(gc, host, cowStart, cowEnd, fresh);
+            PendingAllocation p = new PendingAllocation(gc, host, cowStart, cowEnd, clusterBits, fresh);
             pending.put(gc, p);
             return new WritePlan.Allocate(p);
         } finally {

@@ -1,6 +1,7 @@
 package dev.vublk.block.qcow2;
 
-import dev.vublk.block.Mapping;
+import dev.vublk.block.MappingRuns;
+import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.util.List;
@@ -32,6 +33,8 @@ public final class QcowMetadata {
     static final int MAX_CACHE_TABLES = 1 << 20;
 
     private final NativeFile dataFile;
+    private final FileStorage dataStorage;
+    private final FileStorage imageStorage;
     private final boolean hasBacking;
     private final int clusterSize;
     private final StampedLock lock = new StampedLock();
@@ -46,10 +49,15 @@ public final class QcowMetadata {
     private volatile QcowHeader header;
     private volatile IOException failure;
 
-    QcowMetadata(NativeFile file, NativeFile dataFile, QcowHeader header, long[] l1, boolean hasBacking,
+    /**
+     * @param directAlignment the O_DIRECT unit of {@code dataFile} (ignored when it is buffered)
+     */
+    QcowMetadata(NativeFile file, NativeFile dataFile, int directAlignment, QcowHeader header, long[] l1, boolean hasBacking,
                  long cacheBytes) throws IOException, QcowFormatException {
         this.file = file;
         this.dataFile = dataFile;
+        this.dataStorage = new FileStorage(dataFile, directAlignment);
+        this.imageStorage = FileStorage.buffered(file);
         this.hasBacking = hasBacking;
         this.header = header;
         this.clusterSize = header.clusterSize();
@@ -58,7 +66,7 @@ public final class QcowMetadata {
         Lock read = lock.asReadLock();
         Lock write = lock.asWriteLock();
         this.tables = new L2Tables(file, header, l1, cacheTables);
-        this.lookup = new ClusterLookup(tables, header, read, write);
+        this.lookup = new ClusterLookup(tables, header, read, write, dataStorage, imageStorage);
         if (file.writable()) {
             this.refcounts = new RefcountManager(file, header, RefcountManager.loadTable(file, header), cacheTables,
                     this::tableMoved);
@@ -114,6 +122,9 @@ public final class QcowMetadata {
 
     NativeFile dataFile() { return dataFile; }
 
+    /** Where guest data is read and written. */
+    FileStorage dataStorage() { return dataStorage; }
+
     boolean hasBacking() { return hasBacking; }
 
     /** Set once metadata could not be written: the image then fails every request. */
@@ -136,22 +147,7 @@ public final class QcowMetadata {
 
     // ---- lookups ----------------------------------------------------------------------------
 
-    /** The mappings of {@code [offset, offset + length)}, adjacent ones of one kind merged. */
-    public void map(long offset, long length, List<Mapping> out) throws IOException {
-        MappingRuns runs = new MappingRuns();
-        lookup.map(offset, length, runs);
-        for (int i = 0; i < runs.count(); i++) {
-            out.add(switch (runs.kind(i)) {
-                case DATA -> Mapping.data(runs.guest(i), runs.length(i), dataFile, runs.host(i));
-                case ZERO -> Mapping.zero(runs.guest(i), runs.length(i));
-                case BACKING -> Mapping.backing(runs.guest(i), runs.length(i));
-                case COMPRESSED -> new Mapping(Mapping.Kind.COMPRESSED, runs.guest(i), runs.length(i), file,
-                        runs.host(i), runs.compressedLength(i));
-            });
-        }
-    }
-
-    /** The allocation-free form of {@link #map(long, long, List)} for the data path. */
+    /** The runs of {@code [offset, offset + length)}, adjacent ones of one kind merged. */
     void map(long offset, long length, MappingRuns out) throws IOException {
         lookup.map(offset, length, out);
     }

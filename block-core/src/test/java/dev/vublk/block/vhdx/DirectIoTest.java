@@ -70,14 +70,14 @@ class DirectIoTest {
             MemorySegment seg = place(data.length, skew);
             MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
             worker.write(offset, buffers(seg), (t, r) -> { result = r; finished = true; }, 1);
-            assertEquals(0, await(), "write at " + offset);
+            assertEquals(data.length, await(), "write at " + offset);
         }
 
         byte[] read(long offset, int length, int skew) throws Exception {
             MemorySegment seg = place(length, skew);
             seg.fill((byte) 0x5a);
             worker.read(offset, buffers(seg), (t, r) -> { result = r; finished = true; }, 2);
-            assertEquals(0, await(), "read at " + offset);
+            assertEquals(length, await(), "read at " + offset);
             return seg.toArray(ValueLayout.JAVA_BYTE);
         }
 

@@ -1,32 +1,36 @@
-package dev.vublk.block.qcow2;
+package dev.vublk.block.engine;
 
+import dev.vublk.block.Allocation;
+import dev.vublk.block.Mapping;
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeException;
-import java.io.IOException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * Resumes work on a queue thread when another queue finishes an allocation this one waits for:
  * the committing thread posts the retry and writes an eventfd that this queue's ring polls, so
- * the retry runs on the right thread without it ever blocking.
+ * the retry runs on the right thread without it ever blocking. The eventfd is made on the first
+ * wait: images without allocations never need one.
  */
-final class QueueWakeup {
+final class CrossQueueWakeup {
     private final IoUring ring;
-    private final EventFd wake;
     private final ConcurrentLinkedQueue<Runnable> posted = new ConcurrentLinkedQueue<>();
+    private EventFd wake;
     private int waiting;
     private boolean pollArmed;
 
-    QueueWakeup(IoUring ring) throws IOException {
+    CrossQueueWakeup(IoUring ring) {
         this.ring = ring;
-        this.wake = EventFd.create(EventFd.EFD_NONBLOCK);
     }
 
-    /** Runs {@code resume} on this queue's thread once {@code a} has committed or failed. */
-    void after(QcowMetadata meta, PendingAllocation a, Runnable resume) throws NativeException {
+    /** Runs {@code resume} on this queue's thread once {@code a} has committed or been aborted. */
+    void after(Mapping mapping, Allocation a, Runnable resume) throws NativeException {
+        if (wake == null) {
+            wake = EventFd.create(EventFd.EFD_NONBLOCK);
+        }
         waiting++;
-        if (!meta.await(a, () -> post(resume))) {
+        if (!mapping.await(a, () -> post(resume))) {
             post(resume);
         }
         armPoll();
@@ -71,6 +75,8 @@ final class QueueWakeup {
     }
 
     void close() {
-        wake.close();
+        if (wake != null) {
+            wake.close();
+        }
     }
 }

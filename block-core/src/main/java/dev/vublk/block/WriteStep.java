@@ -1,0 +1,49 @@
+package dev.vublk.block;
+
+import dev.vublk.block.storage.Storage;
+
+/**
+ * What one piece of a write does, as {@link Mapping#planWrite} decides: a reused holder, so that
+ * planning allocates nothing. The piece covers guest bytes from the planned position to {@link #end}.
+ */
+public final class WriteStep {
+    /** Write the guest data at {@link #host} in {@link #storage}. */
+    public static final int IN_PLACE = 0;
+    /** Fill {@link #allocation} (guest data plus old data around it), then commit it. */
+    public static final int ALLOCATE = 1;
+    /** Another queue's {@link #allocation} covers this piece: plan it again once that is done. */
+    public static final int WAIT = 2;
+
+    public int kind;
+    public long end;
+    public Storage storage;
+    public long host;
+    /** For IN_PLACE: handed back to {@link Mapping#written} when the data is down; -1 for nothing. */
+    public long token;
+    /** For IN_PLACE: copy the data first and let {@link Mapping#admits} check it. */
+    public boolean inspect;
+    public Allocation allocation;
+
+    public void inPlace(long end, Storage storage, long host, long token) {
+        set(IN_PLACE, end, storage, host, null);
+        this.token = token;
+    }
+
+    public void allocate(long end, Storage storage, Allocation a) {
+        set(ALLOCATE, end, storage, a.hostStart(), a);
+    }
+
+    public void waitFor(long end, Allocation a) {
+        set(WAIT, end, null, 0, a);
+    }
+
+    private void set(int kind, long end, Storage storage, long host, Allocation a) {
+        this.kind = kind;
+        this.end = end;
+        this.storage = storage;
+        this.host = host;
+        this.allocation = a;
+        this.token = -1;
+        this.inspect = false;
+    }
+}
