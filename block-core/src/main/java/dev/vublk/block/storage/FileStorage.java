@@ -76,17 +76,21 @@ public final class FileStorage implements Storage {
 
         @Override
         public void readv(long offset, IoVecArray iov, IoCompletion done, long tag) {
-            try {
-                ring.readv(fd, iov, offset, done, tag);
-            } catch (NativeException e) {
-                done.complete(tag, errno(e));
-            }
+            vectored(false, offset, iov, done, tag);
         }
 
         @Override
         public void writev(long offset, IoVecArray iov, IoCompletion done, long tag) {
+            vectored(true, offset, iov, done, tag);
+        }
+
+        private void vectored(boolean write, long offset, IoVecArray iov, IoCompletion done, long tag) {
             try {
-                ring.writev(fd, iov, offset, done, tag);
+                if (write) {
+                    ring.writev(fd, iov, offset, done, tag);
+                } else {
+                    ring.readv(fd, iov, offset, done, tag);
+                }
             } catch (NativeException e) {
                 done.complete(tag, errno(e));
             }
