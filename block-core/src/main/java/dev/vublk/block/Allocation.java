@@ -5,7 +5,7 @@ package dev.vublk.block;
  * points at it (copy-on-write formats): the engine fills {@code [fillStart, fillEnd)} with the
  * guest's data and the old data around it, then commits through {@link Mapping#commit}.
  */
-public interface Allocation {
+public interface Allocation extends Pending {
     /** First guest byte the fill covers. */
     long fillStart();
 

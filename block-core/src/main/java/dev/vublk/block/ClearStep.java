@@ -15,6 +15,8 @@ public final class ClearStep {
     public static final int WRITE_ZEROS = 2;
     /** Another queue's {@link #allocation} covers this piece: plan it again once that is done. */
     public static final int WAIT = 3;
+    /** Write the format's dirty metadata back first, then plan again; covers nothing. */
+    public static final int WRITE_BACK = 4;
 
     public int kind;
     public long end;
@@ -25,6 +27,8 @@ public final class ClearStep {
     /** For ZERO_STORAGE: handed to {@link Mapping#written} once zeroed; -1 for nothing. */
     public long token;
     public Allocation allocation;
+    /** As {@link WriteStep#afterWriteBack}. */
+    public boolean afterWriteBack;
 
     public void done(long end) {
         set(DONE, end);
@@ -32,6 +36,10 @@ public final class ClearStep {
 
     public void writeZeros(long end) {
         set(WRITE_ZEROS, end);
+    }
+
+    public void writeBackFirst(long pos) {
+        set(WRITE_BACK, pos);
     }
 
     public void waitFor(long end, Allocation a) {

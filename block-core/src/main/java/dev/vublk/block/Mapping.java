@@ -14,7 +14,8 @@ import java.util.List;
  * place, allocations to fill and commit, or waits on another queue's allocation
  * ({@link #planWrite}); discard and write-zeroes to metadata changes, zeroing of storage or zero
  * writes ({@link #planClear}). Metadata a step changes after its data is down is committed
- * through {@link #written} or {@link #commit}.
+ * through {@link #written} or {@link #commit}; dirty metadata is written back in ordered stages
+ * the engine runs on the ring ({@link #beginWriteBack}).
  */
 public interface Mapping extends AutoCloseable {
     /** Whether guest writes may change the image. */
@@ -51,10 +52,10 @@ public interface Mapping extends AutoCloseable {
     }
 
     /**
-     * Runs {@code waiter} (on any thread) once {@code a} has committed or been aborted; false
-     * when it already has, and the caller retries at once.
+     * Runs {@code waiter} (on any thread) once {@code p} (an allocation, a write-back) is over;
+     * false when it already is, and the caller retries at once.
      */
-    default boolean await(Allocation a, Runnable waiter) {
+    default boolean await(Pending p, Runnable waiter) {
         return false;
     }
 
@@ -84,10 +85,21 @@ public interface Mapping extends AutoCloseable {
         return false;
     }
 
-    /** Writes dirty metadata in the format's safe order and syncs it: the metadata half of FLUSH. */
-    void flushMetadata() throws IOException;
+    /**
+     * Begins writing dirty metadata back, for a FLUSH or when a step asked for it
+     * ({@link WriteStep#WRITE_BACK}): the engine writes the stages on the queue's ring, so no
+     * queue thread waits on metadata I/O.
+     */
+    default void beginWriteBack(WriteBackStep step) throws IOException {
+        step.done();
+    }
 
-    /** Storages a FLUSH must sync after the metadata: where this image's guest data is written. */
+    /** The writes of a {@link #beginWriteBack} are durable ({@code ok}) or failed; returns waiters to run. */
+    default List<Runnable> writtenBack(MetadataWrites w, boolean ok) throws IOException {
+        return List.of();
+    }
+
+    /** Storages a FLUSH syncs after the metadata write-back: where this image's guest data is written. */
     List<dev.vublk.block.storage.Storage> dataStorages();
 
     /** Releases this queue's state; the ring has drained. */

@@ -13,6 +13,8 @@ public final class WriteStep {
     public static final int ALLOCATE = 1;
     /** Another queue's {@link #allocation} covers this piece: plan it again once that is done. */
     public static final int WAIT = 2;
+    /** Write the format's dirty metadata back first ({@link Mapping#beginWriteBack}), then plan again; covers nothing. */
+    public static final int WRITE_BACK = 3;
 
     public int kind;
     public long end;
@@ -23,6 +25,11 @@ public final class WriteStep {
     /** For IN_PLACE: copy the data first and let {@link Mapping#admits} check it. */
     public boolean inspect;
     public Allocation allocation;
+    /**
+     * Set by the engine, on entry, when a write-back it was asked for has just finished: the
+     * format must then plan real work, not another write-back (which might make no progress).
+     */
+    public boolean afterWriteBack;
 
     public void inPlace(long end, Storage storage, long host, long token) {
         set(IN_PLACE, end, storage, host, null);
@@ -35,6 +42,10 @@ public final class WriteStep {
 
     public void waitFor(long end, Allocation a) {
         set(WAIT, end, null, 0, a);
+    }
+
+    public void writeBackFirst(long pos) {
+        set(WRITE_BACK, pos, null, 0, null);
     }
 
     private void set(int kind, long end, Storage storage, long host, Allocation a) {

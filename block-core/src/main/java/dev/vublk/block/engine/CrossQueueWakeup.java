@@ -1,6 +1,6 @@
 package dev.vublk.block.engine;
 
-import dev.vublk.block.Allocation;
+import dev.vublk.block.Pending;
 import dev.vublk.block.Mapping;
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.IoUring;
@@ -8,7 +8,8 @@ import dev.vublk.uring.NativeException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * Resumes work on a queue thread when another queue finishes an allocation this one waits for:
+ * Resumes work on a queue thread when another queue finishes what this one waits for (an
+ * allocation of the same range, a metadata write-back):
  * the committing thread posts the retry and writes an eventfd that this queue's ring polls, so
  * the retry runs on the right thread without it ever blocking. The eventfd is made on the first
  * wait: images without allocations never need one.
@@ -24,8 +25,8 @@ final class CrossQueueWakeup {
         this.ring = ring;
     }
 
-    /** Runs {@code resume} on this queue's thread once {@code a} has committed or been aborted. */
-    void after(Mapping mapping, Allocation a, Runnable resume) throws NativeException {
+    /** Runs {@code resume} on this queue's thread once {@code a} is over. */
+    void after(Mapping mapping, Pending a, Runnable resume) throws NativeException {
         if (wake == null) {
             wake = EventFd.create(EventFd.EFD_NONBLOCK);
         }

@@ -6,7 +6,9 @@ import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ClearStep;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.MappingRuns;
+import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
+import dev.vublk.block.Pending;
 import dev.vublk.block.storage.Storage;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
@@ -57,6 +59,7 @@ public final class QueueEngine implements BlockWorker {
     private final MemorySegment zeros;
     private final WriteStep step = new WriteStep();
     private final ClearStep clearStep = new ClearStep();
+    private final WriteBackStep writeBackStep = new WriteBackStep();
     private final ArrayDeque<Request> requests = new ArrayDeque<>();
     private final ArrayDeque<MappingRuns> runsPool = new ArrayDeque<>();
     private final ArrayDeque<BackingRead> backingReads = new ArrayDeque<>();
@@ -274,12 +277,18 @@ public final class QueueEngine implements BlockWorker {
      * host range, same token) become one transfer.
      */
     private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r) {
+        writeRange(pos, end, buffers, bufOffset, r, false);
+    }
+
+    /** @param afterWriteBack the first step follows a write-back the format asked for */
+    private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r, boolean afterWriteBack) {
         Storage runStorage = null;
         long runHost = 0, runGuest = 0, runLength = 0, runToken = -1;
         long start = pos;
         try {
             while (pos < end) {
                 step.token = runLength > 0 ? runToken : -1;
+                step.afterWriteBack = afterWriteBack && pos == start;
                 mapping.planWrite(pos, end, step);
                 // Copied out at once: issuing may run completions that plan writes of their own.
                 int kind = step.kind;
@@ -289,7 +298,7 @@ public final class QueueEngine implements BlockWorker {
                 long token = step.token;
                 boolean inspect = step.inspect;
                 Allocation a = step.allocation;
-                if (stepEnd <= pos || stepEnd > end) {
+                if ((stepEnd <= pos && kind != WriteStep.WRITE_BACK) || stepEnd > end) {
                     throw new IllegalStateException("write step to " + stepEnd + " from " + pos + " (format error)");
                 }
                 long at = bufOffset + (pos - start);
@@ -320,6 +329,11 @@ public final class QueueEngine implements BlockWorker {
                         case WriteStep.ALLOCATE -> (copies.isEmpty() ? new CopyOnWrite(this, arena) : copies.pop())
                                 .start(a, storage, pos, stepEnd, buffers, at, r);
                         case WriteStep.WAIT -> waitFor(a, r, () -> writeRange(p, stepEnd, buffers, at, r));
+                        case WriteStep.WRITE_BACK -> {
+                            // The rest of the write resumes once the format's metadata is written back.
+                            writeBack(r, () -> writeRange(p, end, buffers, at, r, true));
+                            return;
+                        }
                         default -> throw new IllegalStateException("unknown write step " + kind);
                     }
                 }
@@ -378,8 +392,8 @@ public final class QueueEngine implements BlockWorker {
         return result;
     }
 
-    /** Runs {@code retry} on this thread once {@code a} has committed or been aborted. */
-    private void waitFor(Allocation a, Request r, Runnable retry) {
+    /** Runs {@code retry} on this thread once {@code a} (an allocation, a write-back) is over. */
+    private void waitFor(Pending a, Request r, Runnable retry) {
         r.add();
         try {
             wakeup.after(mapping, a, () -> {
@@ -393,25 +407,47 @@ public final class QueueEngine implements BlockWorker {
 
     // ---- flush, discard, write zeroes -----------------------------------------------------------
 
-    /** Metadata first, in the format's order, then every data storage. */
+    /** Metadata first, written back in the format's stages on this ring, then every data storage. */
     @Override
     public void flush(IoCompletion done, long tag) {
         Request r = request(Request.Op.FLUSH, 0, 0, done, tag);
         if (closed) {
             r.fail(-Errno.EIO);
         } else if (mapping.writable()) {
-            try {
-                mapping.flushMetadata();
-                List<Storage> data = mapping.dataStorages();
-                for (int i = 0; i < data.size(); i++) {
-                    r.add();
-                    storages.of(data.get(i)).flush(r, 0);
-                }
-            } catch (IOException | RuntimeException e) {
-                r.fail(errno(e));
-            }
+            writeBack(r, () -> syncData(r));
         }
         r.complete(0, 0);
+    }
+
+    private void syncData(Request r) {
+        try {
+            List<Storage> data = mapping.dataStorages();
+            for (int i = 0; i < data.size(); i++) {
+                r.add();
+                storages.of(data.get(i)).flush(r, 0);
+            }
+        } catch (IOException | RuntimeException e) {
+            r.fail(errno(e));
+        }
+    }
+
+    /**
+     * Writes the format's dirty metadata back, then runs {@code then}; while another queue's
+     * write-back runs, waits for it and begins again (the waiting request's changes may be newer
+     * than that one's snapshot). {@code r} carries any failure.
+     */
+    private void writeBack(Request r, Runnable then) {
+        try {
+            mapping.beginWriteBack(writeBackStep);
+            switch (writeBackStep.kind) {
+                case WriteBackStep.DONE -> then.run();
+                case WriteBackStep.WAIT -> waitFor(writeBackStep.pending, r, () -> writeBack(r, then));
+                case WriteBackStep.RUN -> new WriteBackRun(mapping, storages, writeBackStep.writes, r, then).start();
+                default -> throw new IllegalStateException("unknown write-back step " + writeBackStep.kind);
+            }
+        } catch (IOException | RuntimeException e) {
+            r.fail(errno(e));
+        }
     }
 
     @Override
@@ -433,15 +469,26 @@ public final class QueueEngine implements BlockWorker {
     }
 
     private void clearRange(long pos, long end, boolean discard, boolean mayUnmap, Request r) {
+        clearRange(pos, end, discard, mayUnmap, r, false);
+    }
+
+    private void clearRange(long pos, long end, boolean discard, boolean mayUnmap, Request r, boolean afterWriteBack) {
+        long start = pos;
         try {
             while (pos < end) {
+                clearStep.afterWriteBack = afterWriteBack && pos == start;
                 mapping.planClear(pos, end, discard, mayUnmap, clearStep);
                 int kind = clearStep.kind;
                 long stepEnd = clearStep.end;
-                if (stepEnd <= pos || stepEnd > end) {
+                if ((stepEnd <= pos && kind != ClearStep.WRITE_BACK) || stepEnd > end) {
                     throw new IllegalStateException("clear step to " + stepEnd + " from " + pos + " (format error)");
                 }
                 long p = pos;
+                if (kind == ClearStep.WRITE_BACK) {
+                    long e = end;
+                    writeBack(r, () -> clearRange(p, e, discard, mayUnmap, r, true));
+                    return;
+                }
                 switch (kind) {
                     case ClearStep.DONE -> { }
                     case ClearStep.ZERO_STORAGE -> (storageSteps.isEmpty() ? new StorageStep() : storageSteps.pop())

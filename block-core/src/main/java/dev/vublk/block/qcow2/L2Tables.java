@@ -138,12 +138,11 @@ final class L2Tables {
         return cache.dirtyOverHalf();
     }
 
-    /** Copies of the dirty L2 tables for the flusher; marks them clean. */
+    /** Copies of the dirty L2 tables for a write-back; they stay dirty until the copies landed. */
     List<TableWrite> takeDirtyTables() {
         List<TableWrite> out = new ArrayList<>();
         for (MetadataTable t : cache.dirty()) {
-            out.add(new TableWrite(t.offset, t.bytes.clone()));
-            t.markClean();
+            out.add(TableWrite.of(t));
         }
         return out;
     }

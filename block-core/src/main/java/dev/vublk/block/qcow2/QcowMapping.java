@@ -4,6 +4,9 @@ import dev.vublk.block.Allocation;
 import dev.vublk.block.ClearStep;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.MappingRuns;
+import dev.vublk.block.MetadataWrites;
+import dev.vublk.block.Pending;
+import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
 import dev.vublk.block.storage.Storage;
 import java.io.IOException;
@@ -49,9 +52,14 @@ final class QcowMapping implements Mapping {
     public void planWrite(long pos, long end, WriteStep step) throws IOException {
         long clusterEnd = Math.min(end, (pos & -(long) clusterSize) + clusterSize);
         int runSlot = (int) step.token;
+        boolean mayWriteBack = !step.afterWriteBack;
         long host = meta.inPlace(pos, clusterEnd, inflight, runSlot);
         if (host >= 0) {
             step.inPlace(clusterEnd, meta.dataStorage(), host, inflight.lastSlot());
+            return;
+        }
+        if (mayWriteBack && meta.needsWriteBack()) {
+            step.writeBackFirst(pos);
             return;
         }
         switch (meta.planWrite(pos, clusterEnd, inflight, runSlot)) {
@@ -79,8 +87,8 @@ final class QcowMapping implements Mapping {
     }
 
     @Override
-    public boolean await(Allocation a, Runnable waiter) {
-        return meta.await((PendingAllocation) a, waiter);
+    public boolean await(Pending p, Runnable waiter) {
+        return p instanceof MetadataFlusher.WriteBack wb ? meta.awaitWriteBack(wb, waiter) : meta.await((PendingAllocation) p, waiter);
     }
 
     /**
@@ -96,6 +104,10 @@ final class QcowMapping implements Mapping {
         if (pos < a) {
             partial(a, discard, step); // a head short of a whole unit
         } else if (pos < b) {
+            if (!step.afterWriteBack && meta.needsWriteBack()) {
+                step.writeBackFirst(pos);
+                return;
+            }
             switch (meta.zero(pos, b, discard, mayUnmap)) {
                 case WritePlan.Wait(PendingAllocation p) -> step.waitFor(b, p);
                 case WritePlan.WriteZeros z -> step.writeZeros(b);
@@ -124,10 +136,16 @@ final class QcowMapping implements Mapping {
         return decompressor.decompress(in.asByteBuffer(), out.asByteBuffer());
     }
 
-    /** Tables in dependency order, see {@link MetadataFlusher}; the engine then syncs the data file. */
+    /** Tables in dependency order, see {@link MetadataFlusher}; the engine writes them on its ring. */
     @Override
-    public void flushMetadata() throws IOException {
-        meta.flush();
+    public void beginWriteBack(WriteBackStep step) throws IOException {
+        meta.beginWriteBack(step);
+    }
+
+    @Override
+    public List<Runnable> writtenBack(MetadataWrites w, boolean ok) {
+        return meta.writtenBack((MetadataFlusher.WriteBack) w,
+                ok ? null : new IOException("metadata write-back failed (see the failed request's error)"));
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.vublk.block.qcow2;
 
 import dev.vublk.block.MappingRuns;
+import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
@@ -71,7 +72,7 @@ public final class QcowMetadata {
             this.refcounts = new RefcountManager(file, header, RefcountManager.loadTable(file, header), cacheTables,
                     this::tableMoved);
             this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, read, write);
-            this.flusher = new MetadataFlusher(this, tables, refcounts, file, dataFile, header.hasDataFile(), write);
+            this.flusher = new MetadataFlusher(this, tables, refcounts, imageStorage, dataStorage, header.hasDataFile(), write);
             this.resizer = new MetadataResize(this, tables, refcounts, writes, flusher, file, write);
         } else {
             this.refcounts = null;
@@ -184,7 +185,6 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#plan}. */
     WritePlan planWrite(long pos, long end, InflightWrites w, int runSlot) throws IOException {
         checkWritable();
-        writeBackIfOverBudget();
         return writes.plan(pos, end, w, runSlot);
     }
 
@@ -199,23 +199,35 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#zero}. */
     WritePlan zero(long pos, long end, boolean discard, boolean unmap) throws IOException {
         checkWritable();
-        writeBackIfOverBudget();
         return writes.zero(pos, end, discard, unmap);
     }
 
     /**
-     * Writes dirty metadata back, in the flusher's order, once dirty tables fill half of either
-     * cache or frees pile up, instead of holding them until a FLUSH the guest may never send.
-     * Called before an operation that may dirty more, never after one (an allocation already
-     * made must commit, not fail on a write-back). Each such operation dirties at most one L2
-     * table and three refcount blocks, so dirty tables stay within half the budget plus that much
-     * per allocation in flight. The counters are read without the lock: a stale value only moves
-     * the write-back one operation later.
+     * Whether dirty metadata must be written back before another change: dirty tables fill half
+     * of either cache or frees pile up, so a guest that never flushes cannot grow the caches.
+     * Asked before an operation that may dirty more, never after one (an allocation already made
+     * must commit, not wait on a write-back). Each such operation dirties at most one L2 table
+     * and three refcount blocks, so dirty tables stay within half the budget plus that much per
+     * allocation in flight. The counters are read without the lock: a stale value only moves the
+     * write-back one operation later.
      */
-    private void writeBackIfOverBudget() throws IOException {
-        if (tables.dirtyOverHalf() || refcounts.dirtyOverBudget()) {
-            flusher.flush();
-        }
+    boolean needsWriteBack() {
+        return refcounts != null && (tables.dirtyOverHalf() || refcounts.dirtyOverBudget());
+    }
+
+    /** See {@link MetadataFlusher#begin}. */
+    void beginWriteBack(WriteBackStep step) throws IOException {
+        checkWritable();
+        flusher.begin(step);
+    }
+
+    /** See {@link MetadataFlusher#finish}. */
+    List<Runnable> writtenBack(MetadataFlusher.WriteBack wb, IOException cause) {
+        return flusher.finish(wb, cause);
+    }
+
+    boolean awaitWriteBack(MetadataFlusher.WriteBack wb, Runnable waiter) {
+        return flusher.await(wb, waiter);
     }
 
     boolean allocating(long gc) {
@@ -228,7 +240,7 @@ public final class QcowMetadata {
 
     // ---- flush, header, resize --------------------------------------------------------------
 
-    /** See {@link MetadataFlusher}; nothing to do for a read-only image. */
+    /** A synchronous write-back (see {@link MetadataFlusher}); nothing to do for a read-only image. */
     public void flush() throws IOException {
         if (flusher != null) {
             flusher.flush();

@@ -56,10 +56,6 @@ final class RawMapping implements Mapping {
         step.zeroStorage(end, storage, pos, discard || mayUnmap, -1);
     }
 
-    @Override
-    public void flushMetadata() {
-        // No metadata.
-    }
 
     @Override
     public List<Storage> dataStorages() {

@@ -10,7 +10,8 @@ import java.util.ArrayDeque;
 
 /**
  * A file (or block device) as storage, through the queue's io_uring. It does not own the
- * descriptor: the format that opened the file closes it. With O_DIRECT, {@link #alignment} is
+ * descriptor: the format that opened the file closes it. Metadata the format reads and writes
+ * synchronously at open, close and resize goes through the same {@link #file()}. With O_DIRECT, {@link #alignment} is
  * what {@link dev.vublk.block.DirectAlignment} probed for it.
  */
 public final class FileStorage implements Storage {
@@ -98,8 +99,21 @@ public final class FileStorage implements Storage {
 
         @Override
         public void read(long offset, long address, int length, IoCompletion done, long tag) {
+            plain(false, offset, address, length, done, tag);
+        }
+
+        @Override
+        public void write(long offset, long address, int length, IoCompletion done, long tag) {
+            plain(true, offset, address, length, done, tag);
+        }
+
+        private void plain(boolean write, long offset, long address, int length, IoCompletion done, long tag) {
             try {
-                ring.read(fd, address, length, offset, done, tag);
+                if (write) {
+                    ring.write(fd, address, length, offset, done, tag);
+                } else {
+                    ring.read(fd, address, length, offset, done, tag);
+                }
             } catch (NativeException e) {
                 done.complete(tag, errno(e));
             }

@@ -18,6 +18,9 @@ public interface StorageQueue {
     /** Reads {@code length} bytes into native memory at {@code address} (no alignment asked). */
     void read(long offset, long address, int length, IoCompletion done, long tag);
 
+    /** Writes {@code length} bytes from native memory at {@code address} (no alignment asked). */
+    void write(long offset, long address, int length, IoCompletion done, long tag);
+
     /** Makes every completed write durable. */
     void flush(IoCompletion done, long tag);
 

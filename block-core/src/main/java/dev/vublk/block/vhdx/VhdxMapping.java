@@ -109,10 +109,6 @@ final class VhdxMapping implements Mapping {
         }
     }
 
-    /** Nothing to write: every metadata change went through the log and was durable when it returned. */
-    @Override
-    public void flushMetadata() {
-    }
 
     @Override
     public List<Storage> dataStorages() {

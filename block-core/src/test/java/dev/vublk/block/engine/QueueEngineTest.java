@@ -218,6 +218,11 @@ class QueueEngineTest {
                 }
 
                 @Override
+                public void write(long offset, long address, int length, IoCompletion done, long tag) {
+                    q.write(offset, address, length, done, tag);
+                }
+
+                @Override
                 public void flush(IoCompletion done, long tag) { q.flush(done, tag); }
 
                 @Override
@@ -270,9 +275,6 @@ class QueueEngineTest {
         public void planClear(long pos, long end, boolean discard, boolean mayUnmap, ClearStep step) {
             step.zeroStorage(end, storage, pos, discard || mayUnmap, -1);
         }
-
-        @Override
-        public void flushMetadata() {}
 
         @Override
         public List<Storage> dataStorages() { return List.of(storage); }
