@@ -17,6 +17,8 @@ public final class ClearStep {
     public static final int WAIT = 3;
     /** Write the format's dirty metadata back first, then plan again; covers nothing. */
     public static final int WRITE_BACK = 4;
+    /** Read metadata first, as {@link WriteStep#FETCH}; covers nothing. */
+    public static final int FETCH = 5;
 
     public int kind;
     public long end;
@@ -27,8 +29,9 @@ public final class ClearStep {
     /** For ZERO_STORAGE: handed to {@link Mapping#written} once zeroed; -1 for nothing. */
     public long token;
     public Allocation allocation;
-    /** As {@link WriteStep#afterWriteBack}. */
-    public boolean afterWriteBack;
+    public int fetchLength;
+    /** As {@link WriteStep#metadataDone}. */
+    public boolean metadataDone;
 
     public void done(long end) {
         set(DONE, end);
@@ -40,6 +43,14 @@ public final class ClearStep {
 
     public void writeBackFirst(long pos) {
         set(WRITE_BACK, pos);
+    }
+
+    public void fetch(long pos, Storage storage, long host, int length, long token) {
+        set(FETCH, pos);
+        this.storage = storage;
+        this.host = host;
+        this.fetchLength = length;
+        this.token = token;
     }
 
     public void waitFor(long end, Allocation a) {

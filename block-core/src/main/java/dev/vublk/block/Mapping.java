@@ -36,6 +36,12 @@ public interface Mapping extends AutoCloseable {
     void planWrite(long pos, long end, WriteStep step) throws IOException;
 
     /**
+     * Metadata a lookup or step asked for ({@code fetch}) was read on the ring: the format
+     * caches it, if it is still current, so the retry finds it.
+     */
+    default void fetched(long host, long token, MemorySegment data) throws IOException {}
+
+    /**
      * The data of an in-place step with a token (not -1) was written ({@code ok}) or failed:
      * metadata that must follow the data is committed now.
      */

@@ -26,11 +26,40 @@ public final class MappingRuns {
     private long[] host = new long[16];
     private long[] compressedLength = new long[16];
     private int count;
+    private Storage fetchStorage;
+    private long fetchHost;
+    private int fetchLength;
+    private long fetchToken;
+    /** Set by the engine before a lookup, as {@link dev.vublk.block.WriteStep#metadataDone}. */
+    public boolean metadataDone;
 
     public void clear() {
         Arrays.fill(storage, 0, count, null);
         count = 0;
+        fetchStorage = null;
     }
+
+    /**
+     * The lookup needs metadata that is not cached: the engine reads {@code length} bytes at
+     * {@code host} on the ring, hands them to {@link Mapping#fetched} with {@code host} and {@code token}, and
+     * looks the range up again. Runs added so far are ignored.
+     */
+    public void fetch(Storage in, long host, int length, long token) {
+        fetchStorage = in;
+        fetchHost = host;
+        fetchLength = length;
+        fetchToken = token;
+    }
+
+    public boolean fetching() { return fetchStorage != null; }
+
+    public Storage fetchStorage() { return fetchStorage; }
+
+    public long fetchHost() { return fetchHost; }
+
+    public int fetchLength() { return fetchLength; }
+
+    public long fetchToken() { return fetchToken; }
 
     public int count() { return count; }
 

@@ -15,6 +15,11 @@ public final class WriteStep {
     public static final int WAIT = 2;
     /** Write the format's dirty metadata back first ({@link Mapping#beginWriteBack}), then plan again; covers nothing. */
     public static final int WRITE_BACK = 3;
+    /**
+     * Read {@link #fetchLength} bytes of metadata at {@link #host} in {@link #storage} on the
+     * ring, hand them to {@link Mapping#fetched} with {@link #token}, then plan again; covers nothing.
+     */
+    public static final int FETCH = 4;
 
     public int kind;
     public long end;
@@ -25,11 +30,13 @@ public final class WriteStep {
     /** For IN_PLACE: copy the data first and let {@link Mapping#admits} check it. */
     public boolean inspect;
     public Allocation allocation;
+    public int fetchLength;
     /**
-     * Set by the engine, on entry, when a write-back it was asked for has just finished: the
-     * format must then plan real work, not another write-back (which might make no progress).
+     * Set by the engine, on entry, when the metadata I/O a step asked for (a write-back, a fetch)
+     * has just finished: the format must then plan real work, loading synchronously if it must,
+     * rather than ask again (which might make no progress).
      */
-    public boolean afterWriteBack;
+    public boolean metadataDone;
 
     public void inPlace(long end, Storage storage, long host, long token) {
         set(IN_PLACE, end, storage, host, null);
@@ -46,6 +53,12 @@ public final class WriteStep {
 
     public void writeBackFirst(long pos) {
         set(WRITE_BACK, pos, null, 0, null);
+    }
+
+    public void fetch(long pos, Storage storage, long host, int length, long token) {
+        set(FETCH, pos, storage, host, null);
+        this.fetchLength = length;
+        this.token = token;
     }
 
     private void set(int kind, long end, Storage storage, long host, Allocation a) {

@@ -10,6 +10,7 @@ import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
 import dev.vublk.block.Pending;
 import dev.vublk.block.storage.Storage;
+import dev.vublk.block.storage.StorageQueue;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
@@ -66,6 +67,7 @@ public final class QueueEngine implements BlockWorker {
     private final ArrayDeque<CopyOnWrite> copies = new ArrayDeque<>();
     private final ArrayDeque<ZeroWrite> zeroWrites = new ArrayDeque<>();
     private final ArrayDeque<StorageStep> storageSteps = new ArrayDeque<>();
+    private final ArrayDeque<MetadataFetch> fetches = new ArrayDeque<>();
     /**
      * Allocations this queue started and has not yet committed or aborted. Normally empty when
      * the engine closes; after a queue failure some may be left, and {@link #close} aborts them
@@ -182,11 +184,22 @@ public final class QueueEngine implements BlockWorker {
 
     /** Reads guest {@code [offset, offset + length)} into {@code buffers} from {@code bufOffset} on. */
     void readInto(long offset, IoVecArray buffers, long bufOffset, long length, Request r) {
+        readInto(offset, buffers, bufOffset, length, r, false);
+    }
+
+    /** @param metadataDone the lookup follows a fetch it asked for */
+    private void readInto(long offset, IoVecArray buffers, long bufOffset, long length, Request r, boolean metadataDone) {
         // A holder per call: completions delivered while issuing may start reads of their own.
         MappingRuns runs = runsPool.isEmpty() ? new MappingRuns() : runsPool.pop();
         try {
             runs.clear();
+            runs.metadataDone = metadataDone;
             mapping.lookup(offset, length, runs);
+            if (runs.fetching()) {
+                fetch(runs.fetchStorage(), runs.fetchHost(), runs.fetchLength(), runs.fetchToken(), r,
+                        () -> readInto(offset, buffers, bufOffset, length, r, true));
+                return;
+            }
             long expect = offset;
             for (int i = 0; i < runs.count(); i++) {
                 long guest = runs.guest(i);
@@ -280,15 +293,15 @@ public final class QueueEngine implements BlockWorker {
         writeRange(pos, end, buffers, bufOffset, r, false);
     }
 
-    /** @param afterWriteBack the first step follows a write-back the format asked for */
-    private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r, boolean afterWriteBack) {
+    /** @param metadataDone the first step follows a write-back the format asked for */
+    private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r, boolean metadataDone) {
         Storage runStorage = null;
         long runHost = 0, runGuest = 0, runLength = 0, runToken = -1;
         long start = pos;
         try {
             while (pos < end) {
                 step.token = runLength > 0 ? runToken : -1;
-                step.afterWriteBack = afterWriteBack && pos == start;
+                step.metadataDone = metadataDone && pos == start;
                 mapping.planWrite(pos, end, step);
                 // Copied out at once: issuing may run completions that plan writes of their own.
                 int kind = step.kind;
@@ -297,8 +310,9 @@ public final class QueueEngine implements BlockWorker {
                 long host = step.host;
                 long token = step.token;
                 boolean inspect = step.inspect;
+                int fetchLength = step.fetchLength;
                 Allocation a = step.allocation;
-                if ((stepEnd <= pos && kind != WriteStep.WRITE_BACK) || stepEnd > end) {
+                if ((stepEnd <= pos && kind != WriteStep.WRITE_BACK && kind != WriteStep.FETCH) || stepEnd > end) {
                     throw new IllegalStateException("write step to " + stepEnd + " from " + pos + " (format error)");
                 }
                 long at = bufOffset + (pos - start);
@@ -334,6 +348,10 @@ public final class QueueEngine implements BlockWorker {
                             writeBack(r, () -> writeRange(p, end, buffers, at, r, true));
                             return;
                         }
+                        case WriteStep.FETCH -> {
+                            fetch(storage, host, fetchLength, token, r, () -> writeRange(p, end, buffers, at, r, true));
+                            return;
+                        }
                         default -> throw new IllegalStateException("unknown write step " + kind);
                     }
                 }
@@ -361,6 +379,19 @@ public final class QueueEngine implements BlockWorker {
 
     void recycle(CopyOnWrite c) {
         copies.push(c);
+    }
+
+    void recycle(MetadataFetch f) {
+        fetches.push(f);
+    }
+
+    StorageQueue storageQueue(Storage s) throws IOException {
+        return storages.of(s);
+    }
+
+    /** Reads metadata the mapping asked for on the ring, then runs {@code retry}. */
+    private void fetch(Storage s, long host, int length, long token, Request r, Runnable retry) throws IOException {
+        (fetches.isEmpty() ? new MetadataFetch(this, mapping) : fetches.pop()).start(s, host, length, token, r, retry);
     }
 
     /**
@@ -472,21 +503,27 @@ public final class QueueEngine implements BlockWorker {
         clearRange(pos, end, discard, mayUnmap, r, false);
     }
 
-    private void clearRange(long pos, long end, boolean discard, boolean mayUnmap, Request r, boolean afterWriteBack) {
+    private void clearRange(long pos, long end, boolean discard, boolean mayUnmap, Request r, boolean metadataDone) {
         long start = pos;
         try {
             while (pos < end) {
-                clearStep.afterWriteBack = afterWriteBack && pos == start;
+                clearStep.metadataDone = metadataDone && pos == start;
                 mapping.planClear(pos, end, discard, mayUnmap, clearStep);
                 int kind = clearStep.kind;
                 long stepEnd = clearStep.end;
-                if ((stepEnd <= pos && kind != ClearStep.WRITE_BACK) || stepEnd > end) {
+                if ((stepEnd <= pos && kind != ClearStep.WRITE_BACK && kind != ClearStep.FETCH) || stepEnd > end) {
                     throw new IllegalStateException("clear step to " + stepEnd + " from " + pos + " (format error)");
                 }
                 long p = pos;
-                if (kind == ClearStep.WRITE_BACK) {
+                if (kind == ClearStep.WRITE_BACK || kind == ClearStep.FETCH) {
                     long e = end;
-                    writeBack(r, () -> clearRange(p, e, discard, mayUnmap, r, true));
+                    Runnable retry = () -> clearRange(p, e, discard, mayUnmap, r, true);
+                    if (kind == ClearStep.FETCH) {
+                        // Nothing was issued since planning: the holder still holds this step.
+                        fetch(clearStep.storage, clearStep.host, clearStep.fetchLength, clearStep.token, r, retry);
+                    } else {
+                        writeBack(r, retry);
+                    }
                     return;
                 }
                 switch (kind) {

@@ -7,7 +7,9 @@ import java.util.concurrent.locks.Lock;
 
 /**
  * Guest ranges to mapping runs, from the L2 tables. Cached tables are read under the read lock
- * only; a miss loads the table under the write lock and looks again. Allocation-free once the
+ * only; a miss asks the engine to read the table on its ring ({@link MappingRuns#fetch}) and
+ * look again, so no queue thread waits on the file; only when a fetched table could not be kept
+ * is it loaded here, under the write lock. Allocation-free once the
  * tables are cached and the runs list has grown to the request sizes in use.
  */
 final class ClusterLookup {
@@ -63,9 +65,14 @@ final class ClusterLookup {
             } finally {
                 readLock.unlock();
             }
+            if (!out.metadataDone) {
+                // Read on the queue's ring; the engine looks the range up again once it is cached.
+                out.fetch(imageStorage, missing, clusterSize, tables.fetchToken(l1Index));
+                return;
+            }
             writeLock.lock();
             try {
-                tables.load(missing);
+                tables.load(missing); // right after a fetch that could not be kept: load it here, so the lookup ends
             } finally {
                 writeLock.unlock();
             }

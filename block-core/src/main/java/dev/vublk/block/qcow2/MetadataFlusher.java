@@ -177,6 +177,7 @@ final class MetadataFlusher {
                 meta.fail(cause);
             }
             running = null;
+            tables.wroteBack();
             return wb.waiters;
         } finally {
             writeLock.unlock();

@@ -52,7 +52,7 @@ final class QcowMapping implements Mapping {
     public void planWrite(long pos, long end, WriteStep step) throws IOException {
         long clusterEnd = Math.min(end, (pos & -(long) clusterSize) + clusterSize);
         int runSlot = (int) step.token;
-        boolean mayWriteBack = !step.afterWriteBack;
+        boolean mayWriteBack = !step.metadataDone;
         long host = meta.inPlace(pos, clusterEnd, inflight, runSlot);
         if (host >= 0) {
             step.inPlace(clusterEnd, meta.dataStorage(), host, inflight.lastSlot());
@@ -62,12 +62,30 @@ final class QcowMapping implements Mapping {
             step.writeBackFirst(pos);
             return;
         }
+        if (!step.metadataDone && fetchFirst(pos, step)) {
+            return;
+        }
         switch (meta.planWrite(pos, clusterEnd, inflight, runSlot)) {
             case WritePlan.InPlace(long h) -> step.inPlace(clusterEnd, meta.dataStorage(), h, inflight.lastSlot());
             case WritePlan.Allocate(PendingAllocation a) -> step.allocate(clusterEnd, meta.dataStorage(), a);
             case WritePlan.Wait(PendingAllocation a) -> step.waitFor(clusterEnd, a);
             case WritePlan plan -> throw new IllegalStateException("unexpected write plan " + plan);
         }
+    }
+
+    /** Asks for the L2 table of {@code pos} on the ring if it is allocated but not cached. */
+    private boolean fetchFirst(long pos, WriteStep step) throws IOException {
+        long table = meta.l2ToFetch(pos);
+        if (table < 0) {
+            return false;
+        }
+        step.fetch(pos, meta.imageStorage(), table, clusterSize, meta.fetchToken(pos));
+        return true;
+    }
+
+    @Override
+    public void fetched(long host, long token, MemorySegment data) throws IOException {
+        meta.fetched(host, token, data);
     }
 
     /** The in-place write registered in slot {@code token} is over: frees of its clusters may go ahead. */
@@ -104,8 +122,13 @@ final class QcowMapping implements Mapping {
         if (pos < a) {
             partial(a, discard, step); // a head short of a whole unit
         } else if (pos < b) {
-            if (!step.afterWriteBack && meta.needsWriteBack()) {
+            if (!step.metadataDone && meta.needsWriteBack()) {
                 step.writeBackFirst(pos);
+                return;
+            }
+            long table = step.metadataDone ? -1 : meta.l2ToFetch(pos);
+            if (table >= 0) {
+                step.fetch(pos, meta.imageStorage(), table, clusterSize, meta.fetchToken(pos));
                 return;
             }
             switch (meta.zero(pos, b, discard, mayUnmap)) {

@@ -5,6 +5,8 @@ import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.Lock;
@@ -147,6 +149,41 @@ public final class QcowMetadata {
     }
 
     // ---- lookups ----------------------------------------------------------------------------
+
+    /** Caches an L2 table a queue read on its ring (see {@link L2Tables#install}). */
+    void fetched(long offset, long token, MemorySegment data) throws IOException {
+        if (data.byteSize() != clusterSize) {
+            throw new IOException("fetched " + data.byteSize() + " bytes of an L2 table of " + clusterSize);
+        }
+        byte[] bytes = data.toArray(ValueLayout.JAVA_BYTE);
+        lock.asWriteLock().lock();
+        try {
+            tables.install(offset, token, bytes);
+        } finally {
+            lock.asWriteLock().unlock();
+        }
+    }
+
+    /**
+     * Where a write to a cluster whose L2 table is allocated but not cached should fetch it
+     * first: the table's offset, or -1 when no fetch is needed (cached, or not allocated).
+     */
+    long l2ToFetch(long pos) throws IOException {
+        int l1Index = tables.l1Index(pos);
+        lock.asReadLock().lock();
+        try {
+            long off = tables.l2Offset(l1Index);
+            return off == 0 || tables.cached(l1Index) != null ? -1 : off;
+        } finally {
+            lock.asReadLock().unlock();
+        }
+    }
+
+    long fetchToken(long pos) {
+        return tables.fetchToken(tables.l1Index(pos));
+    }
+
+    FileStorage imageStorage() { return imageStorage; }
 
     /** The runs of {@code [offset, offset + length)}, adjacent ones of one kind merged. */
     void map(long offset, long length, MappingRuns out) throws IOException {

@@ -121,6 +121,58 @@ class QueueEngineTest {
         }
     }
 
+    @Test
+    void aLookupMissIsFetchedOnTheRingAndLookedUpAgain() throws IOException {
+        byte[] data = random(2 * UNIT);
+        try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping))) {
+            assertEquals(data.length, d.write(0, data));
+            mapping.fetchAt = 3 * UNIT; // the "table" the lookup lacks: these bytes, read on the ring
+            assertArrayEquals(data, d.read(0, data.length));
+            assertEquals(List.of("fetched 12288+512 token 42 after a miss"), mapping.fetched);
+            assertArrayEquals(Arrays.copyOfRange(readFile(), 3 * UNIT, 3 * UNIT + 512), mapping.fetchedBytes);
+        }
+    }
+
+    @Test
+    void aFailedFetchFailsTheRequestWithItsErrno() throws IOException {
+        mapping.fetchAt = SIZE; // past the end of the file: a short read of metadata is damage
+        try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping)); Arena a = Arena.ofConfined()) {
+            assertEquals(-Errno.EIO, d.readInto(0, a.allocate(UNIT, 8)));
+            assertEquals(List.of(), mapping.fetched, "nothing handed to the format");
+        }
+    }
+
+    /** While one read waits for its metadata, the queue serves the others: nothing blocks the thread. */
+    @Test
+    void aRequestWaitingOnMetadataDoesNotStallItsQueue() throws IOException {
+        byte[] data = random(2 * UNIT);
+        try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping)); Arena arena = Arena.ofConfined()) {
+            assertEquals(data.length, d.write(0, data));
+            mapping.fetchAt = 3 * UNIT;
+            mapping.fetchOnlyFor = 0;
+            storage.holdPlainReads = true;
+            int[] first = {1};
+            MemorySegment seg = arena.allocate(UNIT, 8);
+            IoVecArray iov = new IoVecArray(arena, 1);
+            iov.add(seg.address(), UNIT);
+            d.worker().read(0, iov, (t, r) -> first[0] = r, 9);
+            d.ring().submit();
+            assertEquals(1, first[0], "the first read waits for its metadata");
+            assertArrayEquals(Arrays.copyOfRange(data, UNIT, 2 * UNIT), d.read(UNIT, UNIT), "another read is served meanwhile");
+            assertEquals(1, first[0]);
+            storage.release();
+            while (first[0] == 1) {
+                d.ring().submitAndWait();
+            }
+            assertEquals(UNIT, first[0]);
+            assertArrayEquals(Arrays.copyOfRange(data, 0, UNIT), seg.toArray(ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    private byte[] readFile() throws IOException {
+        return Files.readAllBytes(file.path());
+    }
+
     /**
      * More misaligned O_DIRECT transfers in flight than the bounce budget holds: the ones past
      * the budget wait for buffers to come back, and every write lands.
@@ -181,6 +233,16 @@ class QueueEngineTest {
         private final Storage inner;
         int writes;
         int failWrites;
+        /** Plain reads (metadata fetches) are held until {@link #release}. */
+        boolean holdPlainReads;
+        private Runnable held;
+
+        void release() {
+            holdPlainReads = false;
+            Runnable r = held;
+            held = null;
+            r.run();
+        }
 
         CountingStorage(Storage inner) {
             this.inner = inner;
@@ -214,7 +276,11 @@ class QueueEngineTest {
 
                 @Override
                 public void read(long offset, long address, int length, IoCompletion done, long tag) {
-                    q.read(offset, address, length, done, tag);
+                    if (holdPlainReads) {
+                        held = () -> q.read(offset, address, length, done, tag);
+                    } else {
+                        q.read(offset, address, length, done, tag);
+                    }
                 }
 
                 @Override
@@ -244,6 +310,12 @@ class QueueEngineTest {
         Tokens tokens = pos -> -1;
         long failPlanAt = -1;
         boolean gapInLookup;
+        /** The lookup asks for 512 bytes here once (-1: never). */
+        long fetchAt = -1;
+        /** Only lookups starting here fetch (-1: all). */
+        long fetchOnlyFor = -1;
+        final List<String> fetched = new ArrayList<>();
+        byte[] fetchedBytes;
 
         ScriptedMapping(Storage storage) {
             this.storage = storage;
@@ -254,6 +326,10 @@ class QueueEngineTest {
 
         @Override
         public void lookup(long offset, long length, MappingRuns out) {
+            if (fetchAt >= 0 && !out.metadataDone && (fetchOnlyFor < 0 || fetchOnlyFor == offset)) {
+                out.fetch(storage, fetchAt, 512, 42);
+                return;
+            }
             long skip = gapInLookup ? 512 : 0;
             out.data(offset + skip, length - skip, storage, offset + skip);
         }
@@ -264,6 +340,13 @@ class QueueEngineTest {
                 throw new IOException("scripted planning failure");
             }
             step.inPlace(Math.min(end, (pos / UNIT + 1) * UNIT), storage, pos, tokens.of(pos));
+        }
+
+        @Override
+        public void fetched(long host, long token, MemorySegment data) {
+            fetched.add("fetched " + host + "+" + data.byteSize() + " token " + token + " after a miss");
+            fetchedBytes = data.toArray(ValueLayout.JAVA_BYTE);
+            fetchAt = -1;
         }
 
         @Override
