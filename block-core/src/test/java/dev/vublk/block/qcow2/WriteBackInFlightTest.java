@@ -38,16 +38,9 @@ class WriteBackInFlightTest {
     @Test
     void aTableInAWriteBackInFlightIsNeverDroppedForItsOlderCopy() throws Exception {
         Path img = dir.resolve("disk.qcow2");
-        QemuTools.create(img, "qcow2", "cluster_size=" + CLUSTER, TABLES * TABLE_SPAN);
-        ImageOptions options = new ImageOptions(false, false, false, CACHE_BYTES, ImageOptions.DEFAULT_MAX_CHAIN_DEPTH);
-        byte[] data = new byte[CLUSTER];
-        Arrays.fill(data, (byte) 0x6d);
-        try (QcowImage image = (QcowImage) Images.open(img, ImageFormat.QCOW2, options);
-             WorkerDriver d = new WorkerDriver(image)) {
-            for (int t = 0; t < TABLES; t++) {
-                assertEquals(CLUSTER, d.write(t * TABLE_SPAN, data), "one cluster per L2 table");
-            }
-            assertEquals(0, d.flush());
+        byte[] data = fill(0x6d);
+        try (QcowImage image = withTables(img); WorkerDriver d = new WorkerDriver(image)) {
+            writeOneClusterPerTable(d, data);
             long fresh = 7 * CLUSTER; // a new cluster in table 0: its L2 entry changes
             assertEquals(CLUSTER, d.write(fresh, data));
 
@@ -88,16 +81,9 @@ class WriteBackInFlightTest {
     @Test
     void aTableFetchedAcrossAWriteBackIsNotKept() throws Exception {
         Path img = dir.resolve("fetch.qcow2");
-        QemuTools.create(img, "qcow2", "cluster_size=" + CLUSTER, TABLES * TABLE_SPAN);
-        ImageOptions options = new ImageOptions(false, false, false, CACHE_BYTES, ImageOptions.DEFAULT_MAX_CHAIN_DEPTH);
-        byte[] data = new byte[CLUSTER];
-        Arrays.fill(data, (byte) 0x42);
-        try (QcowImage image = (QcowImage) Images.open(img, ImageFormat.QCOW2, options);
-             WorkerDriver d = new WorkerDriver(image)) {
-            for (int t = 0; t < TABLES; t++) {
-                assertEquals(CLUSTER, d.write(t * TABLE_SPAN, data));
-            }
-            assertEquals(0, d.flush());
+        byte[] data = fill(0x42);
+        try (QcowImage image = withTables(img); WorkerDriver d = new WorkerDriver(image)) {
+            writeOneClusterPerTable(d, data);
             QcowMetadata meta = image.metadata();
             long table = meta.l2ToFetch(0);
             for (int t = 1; t < TABLES && table < 0; t++) {
@@ -116,5 +102,26 @@ class WriteBackInFlightTest {
             assertArrayEquals(data, d.read(0, CLUSTER), "the older fetch was not kept");
             assertArrayEquals(data, d.read(3 * CLUSTER, CLUSTER));
         }
+    }
+
+    private static byte[] fill(int value) {
+        byte[] data = new byte[CLUSTER];
+        Arrays.fill(data, (byte) value);
+        return data;
+    }
+
+    /** A fresh image of {@link #TABLES} L2 tables, opened with a cache of 16. */
+    private static QcowImage withTables(Path img) throws Exception {
+        QemuTools.create(img, "qcow2", "cluster_size=" + CLUSTER, TABLES * TABLE_SPAN);
+        ImageOptions options = new ImageOptions(false, false, false, CACHE_BYTES, ImageOptions.DEFAULT_MAX_CHAIN_DEPTH);
+        return (QcowImage) Images.open(img, ImageFormat.QCOW2, options);
+    }
+
+    /** Gives every L2 table one written cluster and makes it all durable. */
+    private static void writeOneClusterPerTable(WorkerDriver d, byte[] data) throws Exception {
+        for (int t = 0; t < TABLES; t++) {
+            assertEquals(CLUSTER, d.write(t * TABLE_SPAN, data), "one cluster per L2 table");
+        }
+        assertEquals(0, d.flush());
     }
 }
