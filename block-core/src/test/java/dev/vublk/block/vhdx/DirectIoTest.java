@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import java.lang.foreign.Arena;
@@ -99,7 +101,7 @@ class DirectIoTest {
             int align = image.memoryAlignment();
             assertTrue(align >= 512 && align <= 4096 && Integer.bitCount(align) == 1, "alignment " + align);
             assertTrue(image.requestAlignment() >= align);
-            try (SkewedDriver d = new SkewedDriver(image); RingHarness aligned = new RingHarness(image)) {
+            try (SkewedDriver d = new SkewedDriver(image); WorkerDriver aligned = new WorkerDriver(image)) {
                 int[][] writes = {{0, 64 << 10, 3}, {MIB - 8192, 3 * 8192, 1}, {5 * MIB + 4096, 2 * MIB, 0}, {9 * MIB, 4096, 511}};
                 for (int[] w : writes) {
                     byte[] data = TestImages.random(w[0], w[1]);
@@ -120,8 +122,8 @@ class DirectIoTest {
         }
         Path raw = dir.resolve("d.raw");
         Files.write(raw, model);
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 
     @Test
@@ -140,7 +142,7 @@ class DirectIoTest {
             System.arraycopy(mine, 0, model, 3 * MIB + 4096, mine.length);
             assertArrayEquals(java.util.Arrays.copyOfRange(model, 2 * MIB, 6 * MIB), d.read(2 * MIB, 4 * MIB, 9));
         }
-        try (VhdxImage image = VhdxImage.open(child, DIRECT.withReadOnly(true)); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(child, DIRECT.withReadOnly(true)); WorkerDriver h = new WorkerDriver(image)) {
             TestImages.assertContent(h, model);
         }
     }

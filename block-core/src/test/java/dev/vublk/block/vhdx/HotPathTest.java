@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
@@ -134,7 +135,7 @@ class HotPathTest {
         Path img = dir.resolve("hot.vhdx");
         VhdxCreator.create(img).size(SIZE).blockSize(1 << 20).write();
         try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults())) {
-            try (RingHarness h = new RingHarness(image)) {
+            try (WorkerDriver h = new WorkerDriver(image)) {
                 h.write(0, TestImages.random(1, SIZE));
             }
             try (SteadyDriver d = new SteadyDriver(image)) {
@@ -150,12 +151,12 @@ class HotPathTest {
     void partiallyPresentBlocksOfADifferencingDiskNeedNoBitmapReadsOrAllocation() throws Exception {
         Path base = dir.resolve("base.vhdx"), child = dir.resolve("child.vhdx");
         VhdxCreator.create(base).size(SIZE).blockSize(1 << 20).write();
-        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, TestImages.random(2, SIZE));
         }
         VhdxCreator.create(child).parent(base).blockSize(1 << 20).write();
         byte[] mine = TestImages.random(3, 256 << 10);
-        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             for (int block = 0; block < 8; block++) {
                 h.write(((long) block << 20) + (128 << 10), mine); // a quarter of every block: partially present
             }
@@ -187,24 +188,24 @@ class HotPathTest {
         Path base = dir.resolve("b.vhdx"), child = dir.resolve("c.vhdx");
         VhdxCreator.create(base).size(SIZE).blockSize(1 << 20).write();
         byte[] model = TestImages.random(4, SIZE);
-        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, model);
         }
         VhdxCreator.create(child).parent(base).blockSize(1 << 20).write();
         byte[] partial = TestImages.random(5, 64 << 10);
-        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(2 << 20, partial);
             System.arraycopy(partial, 0, model, 2 << 20, partial.length);
         }
         try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults())) {
-            try (RingHarness warm = new RingHarness(image)) {
+            try (WorkerDriver warm = new WorkerDriver(image)) {
                 warm.write(2 << 20, partial); // begins the write session (header update) before the lock is taken away
             }
             ExecutorService queue = Executors.newSingleThreadExecutor();
             image.metadata().changeLock().lock();
             try {
                 Future<byte[]> io = queue.submit(() -> {
-                    try (RingHarness h = new RingHarness(image)) {
+                    try (WorkerDriver h = new WorkerDriver(image)) {
                         h.write(2 << 20, partial);              // present sectors of a partially present block
                         byte[] a = h.read(2 << 20, 128 << 10);  // present, then parent sectors
                         byte[] b = h.read(5 << 20, 64 << 10);   // not present at all: the parent's

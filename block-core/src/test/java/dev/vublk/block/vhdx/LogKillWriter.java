@@ -1,6 +1,7 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.Fds;
 
 /**
@@ -14,7 +15,7 @@ public final class LogKillWriter {
     public static void main(String[] args) throws Exception {
         String scenario = args[1];
         try (VhdxImage image = VhdxImage.open(java.nio.file.Path.of(args[0]), ImageOptions.defaults());
-             RingHarness h = new RingHarness(image)) {
+             WorkerDriver h = new WorkerDriver(image)) {
             image.metadata().beginWrites();
             LogWriter.afterEntryDurable = () -> {
                 try {
