@@ -60,8 +60,14 @@ final class ContractImage implements AutoCloseable {
     void open(boolean readOnly) throws IOException {
         closeImage();
         image = Images.open(path, fixture.format, ImageOptions.defaults().withDirect(direct).withReadOnly(readOnly));
-        // An open that silently fell back to the page cache would let the O_DIRECT runs pass untested.
-        assertEquals(direct, image.memoryAlignment() > 1, "O_DIRECT in effect (memory alignment " + image.memoryAlignment() + ")");
+        // An open that silently fell back to the page cache (for the image or a file below it)
+        // would let the O_DIRECT runs pass untested.
+        for (BlockImage i = image; i != null; i = i.backing()) {
+            int a = i.memoryAlignment();
+            assertEquals(direct, a > 1, i.path() + ": O_DIRECT in effect (memory alignment " + a + ")");
+            assertTrue(a == 1 || (Integer.bitCount(a) == 1 && a >= 512 && a <= 4096), i.path() + ": memory alignment " + a);
+            assertTrue(i.requestAlignment() >= a, i.path() + ": request alignment " + i.requestAlignment() + " below " + a);
+        }
         driver = new WorkerDriver(image);
     }
 
