@@ -1,5 +1,6 @@
 package dev.vublk.block;
 
+import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import java.io.IOException;
@@ -22,6 +23,8 @@ public final class WorkerDriver implements AutoCloseable {
     private final IoUring ring;
     private final BlockWorker worker;
     private final Arena arena = Arena.ofConfined();
+    /** One completion for every request: with the caller's iovecs, a request allocates nothing here. */
+    private final IoCompletion completion = this::completed;
     private int result;
     private boolean done;
 
@@ -87,7 +90,7 @@ public final class WorkerDriver implements AutoCloseable {
     }
 
     public int tryReadv(long offset, IoVecArray iov) throws IOException {
-        worker.read(offset, iov, this::completed, 1);
+        worker.read(offset, iov, completion, 1);
         return await();
     }
 
@@ -102,22 +105,22 @@ public final class WorkerDriver implements AutoCloseable {
 
     /** Writes from iovecs the caller laid out (e.g. a magic number split across entries). */
     public int tryWritev(long offset, IoVecArray iov) throws IOException {
-        worker.write(offset, iov, this::completed, 2);
+        worker.write(offset, iov, completion, 2);
         return await();
     }
 
     public int tryFlush() throws IOException {
-        worker.flush(this::completed, 3);
+        worker.flush(completion, 3);
         return await();
     }
 
     public int tryDiscard(long offset, long length) throws IOException {
-        worker.discard(offset, length, this::completed, 4);
+        worker.discard(offset, length, completion, 4);
         return await();
     }
 
     public int tryWriteZeroes(long offset, long length, boolean mayUnmap) throws IOException {
-        worker.writeZeroes(offset, length, mayUnmap, this::completed, 5);
+        worker.writeZeroes(offset, length, mayUnmap, completion, 5);
         return await();
     }
 
