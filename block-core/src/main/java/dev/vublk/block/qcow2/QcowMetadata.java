@@ -222,10 +222,6 @@ public final class QcowMetadata {
         }
     }
 
-    boolean allocating(long gc) {
-        return writes != null && writes.allocating(gc);
-    }
-
     boolean await(PendingAllocation p, Runnable waiter) {
         return writes.await(p, waiter);
     }
