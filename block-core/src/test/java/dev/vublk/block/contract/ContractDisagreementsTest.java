@@ -9,8 +9,6 @@ import dev.vublk.uring.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The part of the contract the current per-format workers do not all meet: each test states the
@@ -23,47 +21,41 @@ class ContractDisagreementsTest {
     Path dir;
 
     /** A guest write to a read-only open is refused as such, like write-zeroes and discard are. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("dev.vublk.block.contract.ImageContractTest#images")
+    @EveryImage
     void writeToAReadOnlyOpenFailsWithErofs(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             c.open(true);
             assertEquals(-Errno.EROFS, c.driver().tryWrite(0, new byte[4096]), "write to a read-only open");
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
     /**
      * A request that would change a read-only image is refused for that before its range is
      * looked at: the device's answer does not depend on which check a format runs first.
      */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("dev.vublk.block.contract.ImageContractTest#images")
+    @EveryImage
     void outOfRangeChangesToAReadOnlyOpenFailWithErofs(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             c.open(true);
             WorkerDriver d = c.driver();
             assertAll(
                     () -> assertEquals(-Errno.EROFS, d.tryWrite(SIZE, new byte[512]), "write"),
                     () -> assertEquals(-Errno.EROFS, d.tryWriteZeroes(SIZE, 512, false), "write-zeroes"),
                     () -> assertEquals(-Errno.EROFS, d.tryDiscard(SIZE, 512), "discard"));
-            c.closeAndCheck();
-        }
+        });
     }
 
     /** A read or write completes with the number of bytes it moved, as preadv and pwritev do. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("dev.vublk.block.contract.ImageContractTest#images")
+    @EveryImage
     void readAndWriteCompleteWithTheirByteCount(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             WorkerDriver d = c.driver();
             MemorySegment buf = d.arena().allocate(3 * fixture.unit, 4096);
             assertAll(
                     () -> assertEquals(8192, c.write(fixture.unit - 4096, new byte[8192], BufferLayout.SECTORS), "write of 8192 bytes"),
                     () -> assertEquals(3 * fixture.unit, d.tryReadInto(0, buf), "read of " + buf.byteSize() + " bytes"));
-            c.closeAndCheck();
-        }
+        });
     }
 
     /**
@@ -71,10 +63,9 @@ class ContractDisagreementsTest {
      * but a worker handed such a request anyway fails it with -EIO and changes nothing, whatever
      * the page cache or the format would have made of it.
      */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("dev.vublk.block.contract.ImageContractTest#images")
+    @EveryImage
     void misalignedRequestsFailWithEio(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             WorkerDriver d = c.driver();
             MemorySegment buf = d.arena().allocate(4096, 4096);
             buf.fill((byte) 0x77);
@@ -86,7 +77,6 @@ class ContractDisagreementsTest {
                     () -> assertEquals(-Errno.EIO, d.tryWriteZeroes(odd, 4096, false), "write-zeroes at " + odd),
                     () -> assertEquals(-Errno.EIO, d.tryDiscard(odd, 4096), "discard at " + odd));
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 }

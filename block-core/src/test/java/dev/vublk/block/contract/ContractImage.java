@@ -13,8 +13,11 @@ import dev.vublk.block.WorkerDriver;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.provider.Arguments;
 
 /**
  * One image of a {@link Fixture} opened through {@link Images#open}, driven through its
@@ -45,11 +48,30 @@ final class ContractImage implements AutoCloseable {
         this.model = model;
     }
 
+    /** Every fixture, buffered and with O_DIRECT: the arguments of {@link EveryImage} tests. */
+    static Stream<Arguments> everyImage() {
+        return Arrays.stream(Fixture.values()).flatMap(f -> Stream.of(Arguments.of(f, false), Arguments.of(f, true)));
+    }
+
+    /** What a contract test does with its image between creation and the final checks. */
+    @FunctionalInterface
+    interface Steps {
+        void run(ContractImage c) throws Exception;
+    }
+
+    /** Creates the fixture in {@code dir}, runs {@code steps} on it, then {@link #closeAndCheck()}. */
+    static void check(Fixture fixture, boolean direct, Path dir, Steps steps) throws Exception {
+        try (ContractImage c = create(fixture, direct, dir)) {
+            steps.run(c);
+            c.closeAndCheck();
+        }
+    }
+
     /** Creates the fixture in {@code dir} and opens it read-write ({@code direct}: with O_DIRECT). */
-    static ContractImage create(Fixture fixture, boolean direct, Path dir) throws IOException {
+    private static ContractImage create(Fixture fixture, boolean direct, Path dir) throws IOException {
         byte[] model = fixture.initialContent();
         ContractImage c = new ContractImage(fixture, direct, fixture.create(dir), dir.resolve("reference.raw"), model);
-        java.nio.file.Files.write(c.referencePath, model);
+        Files.write(c.referencePath, model);
         c.open(false);
         c.reference = Images.open(c.referencePath, ImageFormat.RAW, ImageOptions.defaults());
         c.referenceDriver = new WorkerDriver(c.reference);
@@ -70,8 +92,6 @@ final class ContractImage implements AutoCloseable {
         }
         driver = new WorkerDriver(image);
     }
-
-    BlockImage image() { return image; }
 
     WorkerDriver driver() { return driver; }
 
@@ -137,13 +157,24 @@ final class ContractImage implements AutoCloseable {
     }
 
     private void closeImage() throws IOException {
-        if (driver != null) {
-            driver.close();
-            driver = null;
+        close(driver, image);
+        driver = null;
+        image = null;
+    }
+
+    private void closeReference() throws IOException {
+        close(referenceDriver, reference);
+        referenceDriver = null;
+        reference = null;
+    }
+
+    /** The worker's ring first, then the image it serves; either may be absent. */
+    private static void close(WorkerDriver d, BlockImage i) throws IOException {
+        if (d != null) {
+            d.close();
         }
-        if (image != null) {
-            image.close();
-            image = null;
+        if (i != null) {
+            i.close();
         }
     }
 
@@ -169,17 +200,6 @@ final class ContractImage implements AutoCloseable {
         open(true);
         assertContent();
         closeImage();
-    }
-
-    private void closeReference() throws IOException {
-        if (referenceDriver != null) {
-            referenceDriver.close();
-            referenceDriver = null;
-        }
-        if (reference != null) {
-            reference.close();
-            reference = null;
-        }
     }
 
     private static void assertQemuAgrees(Path image, String format, Path raw) {

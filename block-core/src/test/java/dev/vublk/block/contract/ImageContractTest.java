@@ -11,13 +11,8 @@ import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Random;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * What every image format must do, whatever its layout on disk: one suite over RAW, QCOW2, VHDX,
@@ -31,35 +26,28 @@ class ImageContractTest {
     @TempDir(factory = OnDiskTempDir.class)
     Path dir;
 
-    static Stream<Arguments> images() {
-        return Arrays.stream(Fixture.values()).flatMap(f -> Stream.of(Arguments.of(f, false), Arguments.of(f, true)));
-    }
-
     static byte[] random(long seed, int length) {
         byte[] b = new byte[length];
         new Random(seed).nextBytes(b);
         return b;
     }
 
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void unwrittenSpaceReadsZerosOrTheLowerImage(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             int u = fixture.unit;
             c.assertReads(0, 512, ONE);
             c.assertReads(u - 512, 1024, ONE);
             c.assertReads(Fixture.LOWER_DATA - 4096, 8192, SECTORS); // where the lower image's data ends
             c.assertReads(SIZE - 512, 512, ONE);
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
     /** Sizes from one sector to several units, at and across unit boundaries, in one or many iovecs. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void writesReadBackBitExact(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             int u = fixture.unit;
             long[][] writes = { // offset, length
                 {0, 512}, {u - 512, 512}, {u - 4096, 8192}, {2L * u + 512, 3L * u + 1024},
@@ -73,15 +61,13 @@ class ImageContractTest {
                 c.assertReads(from, (int) (to - from), layouts[(i + 1) % 2]);
             }
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
     /** Guest buffers at odd addresses with lengths that are no sector multiples: bounced under O_DIRECT. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void misalignedGuestBuffersReadAndWriteExactly(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             int u = fixture.unit;
             c.write(0, random(1, 8192), ODD);
             c.write(u - 1024, random(2, 4096), ODD_TOO);
@@ -91,15 +77,13 @@ class ImageContractTest {
             c.assertReads(3L * u, u + 8192, new BufferLayout(3, 513, 2047));
             c.assertReads(3L * u, u + 8192, new BufferLayout(4095, 4097));
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
     /** Whole units, partial ones and ranges never written; with and without may-unmap. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void writeZeroesReadsZerosAndLeavesNeighboursIntact(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             int u = fixture.unit;
             c.write(u, random(1, 4 * u), SECTORS);
             c.writeZeroes(u + 512, 1024, false);
@@ -112,14 +96,12 @@ class ImageContractTest {
             c.write(2L * u + 4096, random(2, 8192), ONE); // zeroed space takes data again
             c.assertReads(2L * u, u, SECTORS);
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void discardLeavesNeighboursIntactAndNeverExposesOlderData(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             int u = fixture.unit;
             c.write(u, random(1, 4 * u), SECTORS);       // over the lower image's data where there is one
             c.discard(2L * u, 2 * u);
@@ -129,29 +111,25 @@ class ImageContractTest {
             c.assertContent();
             c.write(2L * u + 4096, random(2, 8192), ONE); // discarded space takes data again
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void flushCompletesWithZero(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             assertEquals(0, c.driver().tryFlush(), "flush of an unchanged image");
             c.write(fixture.unit - 512, random(1, 1024), ONE);
             assertEquals(0, c.driver().tryFlush(), "flush after a write");
             assertEquals(0, c.driver().tryFlush(), "flush with nothing new");
             c.open(true);
             assertEquals(0, c.driver().tryFlush(), "flush of a read-only open");
-            c.closeAndCheck();
-        }
+        });
     }
 
     /** Requests reaching past the end fail with -EIO, change nothing, and the image goes on serving. */
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void outOfRangeRequestsFailWithEio(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             WorkerDriver d = c.driver();
             MemorySegment sector = d.arena().allocate(512, 4096), two = d.arena().allocate(1024, 4096);
             two.fill((byte) 0x33);
@@ -169,14 +147,12 @@ class ImageContractTest {
             assertEquals(-Errno.EIO, d.tryDiscard(across, 1024), "discard across the end");
             c.assertContent();
             c.write(across, random(1, 512), ONE);
-            c.closeAndCheck();
-        }
+        });
     }
 
-    @ParameterizedTest(name = "{0} direct={1}")
-    @MethodSource("images")
+    @EveryImage
     void zeroingAndDiscardOnAReadOnlyOpenFailWithErofs(Fixture fixture, boolean direct) throws Exception {
-        try (ContractImage c = ContractImage.create(fixture, direct, dir)) {
+        ContractImage.check(fixture, direct, dir, c -> {
             c.write(0, random(1, 8192), ONE);
             c.open(true);
             WorkerDriver d = c.driver();
@@ -184,7 +160,6 @@ class ImageContractTest {
             assertEquals(-Errno.EROFS, d.tryWriteZeroes(0, fixture.unit, true), "write-zeroes (unmap)");
             assertEquals(-Errno.EROFS, d.tryDiscard(0, fixture.unit), "discard");
             c.assertContent();
-            c.closeAndCheck();
-        }
+        });
     }
 }
