@@ -282,16 +282,6 @@ final class ClusterWrites {
         }
     }
 
-    /** Whether guest cluster {@code gc} has an allocation in progress (tests). */
-    boolean allocating(long gc) {
-        readLock.lock();
-        try {
-            return pending.containsKey(gc);
-        } finally {
-            readLock.unlock();
-        }
-    }
-
     /** Registers a waiter on an allocation; false if it already committed (retry at once). */
     boolean await(PendingAllocation p, Runnable waiter) {
         writeLock.lock();

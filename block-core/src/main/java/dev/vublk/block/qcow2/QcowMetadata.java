@@ -267,10 +267,6 @@ public final class QcowMetadata {
         return flusher.await(wb, waiter);
     }
 
-    boolean allocating(long gc) {
-        return writes != null && writes.allocating(gc);
-    }
-
     boolean await(PendingAllocation p, Runnable waiter) {
         return writes.await(p, waiter);
     }

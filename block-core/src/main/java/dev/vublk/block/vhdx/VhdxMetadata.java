@@ -23,6 +23,7 @@ public final class VhdxMetadata {
     static final long DEFAULT_BITMAP_CACHE = 64 * Layout.MIB;
     /** Ceiling on cached bitmap pages whatever the options ask: 2^20 pages, 4 GiB, a 64 TiB disk's bitmaps at 4 KiB sectors. */
     static final int MAX_BITMAP_PAGES = 1 << 20;
+    private static final Runnable NO_CRASH_POINT = () -> {};
 
     private final Path path;
     private final NativeFile file;
@@ -244,18 +245,31 @@ public final class VhdxMetadata {
 
     /** Called before the first change of user data: new FileWriteGuid, DataWriteGuid and LogGuid. */
     public void beginWrites() throws IOException {
+        beginWrites(NO_CRASH_POINT);
+    }
+
+    /**
+     * {@link #beginWrites()} with a step the log writer runs at the point a crash leaves a log to
+     * replay (each entry durable, none of its sectors written in place): the seam the crash tests
+     * kill their process at. It only takes effect on the call that starts writing.
+     */
+    void beginWrites(Runnable afterEntryDurable) throws IOException {
         if (writing) {
             return;
         }
         lock.lock();
         try {
-            beginWritesLocked();
+            beginWritesLocked(afterEntryDurable);
         } finally {
             lock.unlock();
         }
     }
 
     private void beginWritesLocked() throws IOException {
+        beginWritesLocked(NO_CRASH_POINT);
+    }
+
+    private void beginWritesLocked(Runnable afterEntryDurable) throws IOException {
         if (writing) {
             return;
         }
@@ -266,7 +280,7 @@ public final class VhdxMetadata {
         }
         UUID logGuid = MsGuid.random();
         headers.update(MsGuid.random(), MsGuid.random(), logGuid);
-        log = new LogWriter(file, h.logOffset(), h.logLength(), logGuid, 1);
+        log = new LogWriter(file, h.logOffset(), h.logLength(), logGuid, 1, afterEntryDurable);
         writing = true;
     }
 

@@ -83,8 +83,8 @@ class BounceBuffersTest {
              Arena arena = Arena.ofConfined()) {
             long over = BounceBuffers.BUDGET_BYTES + MIB;
             MemorySegment big = arena.allocate(over + 4096, 4096).asSlice(8, over);
-            assertEquals(errno, d.writeFrom(0, big), "a write needing more bounce than the budget");
-            assertEquals(errno, d.readInto(0, big), "a read needing more bounce than the budget");
+            assertEquals(errno, d.tryWriteFrom(0, big), "a write needing more bounce than the budget");
+            assertEquals(errno, d.tryReadInto(0, big), "a read needing more bounce than the budget");
 
             MemorySegment one = arena.allocate(MIB + 4096, 4096).asSlice(8, MIB);
             byte[] data = new byte[(int) MIB];

@@ -92,7 +92,7 @@ class QueueEngineTest {
         mapping.tokens = pos -> 3;
         storage.failWrites = -Errno.ENOSPC;
         try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping))) {
-            assertEquals(-Errno.ENOSPC, d.write(0, random(2 * UNIT)), "the storage's errno, not EIO");
+            assertEquals(-Errno.ENOSPC, d.tryWrite(0, random(2 * UNIT)), "the storage's errno, not EIO");
             assertEquals(List.of("3@0+8192 failed"), mapping.written);
         }
     }
@@ -102,7 +102,7 @@ class QueueEngineTest {
         mapping.tokens = pos -> 5;
         mapping.failPlanAt = 2 * UNIT;
         try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping))) {
-            assertEquals(-Errno.EIO, d.write(0, random(4 * UNIT)));
+            assertEquals(-Errno.EIO, d.tryWrite(0, random(4 * UNIT)));
             assertEquals(0, storage.writes, "nothing was issued");
             assertEquals(List.of("5@0+8192 failed"), mapping.written, "the two planned steps are released once");
             assertEquals(2 * UNIT, d.write(0, random(2 * UNIT)), "the engine goes on serving");
@@ -114,7 +114,7 @@ class QueueEngineTest {
         mapping.gapInLookup = true;
         try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping))) {
             try (Arena a = Arena.ofConfined()) {
-                assertEquals(-Errno.EIO, d.readInto(0, a.allocate(2 * UNIT, 8)));
+                assertEquals(-Errno.EIO, d.tryReadInto(0, a.allocate(2 * UNIT, 8)));
             }
             mapping.gapInLookup = false;
             assertEquals(2 * UNIT, d.read(0, 2 * UNIT).length);
@@ -137,7 +137,7 @@ class QueueEngineTest {
     void aFailedFetchFailsTheRequestWithItsErrno() throws IOException {
         mapping.fetchAt = SIZE; // past the end of the file: a short read of metadata is damage
         try (WorkerDriver d = new WorkerDriver(new ScriptedImage(mapping)); Arena a = Arena.ofConfined()) {
-            assertEquals(-Errno.EIO, d.readInto(0, a.allocate(UNIT, 8)));
+            assertEquals(-Errno.EIO, d.tryReadInto(0, a.allocate(UNIT, 8)));
             assertEquals(List.of(), mapping.fetched, "nothing handed to the format");
         }
     }
