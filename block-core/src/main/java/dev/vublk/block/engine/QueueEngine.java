@@ -155,8 +155,11 @@ public final class QueueEngine implements BlockWorker {
         }
         long size = image.size();
         int align = image.requestAlignment();
-        if (offset < 0 || length < 0 || offset > size || length > size - offset || offset % align != 0 || length % align != 0) {
+        if (offset < 0 || length < 0 || offset > size || length > size - offset || offset % align != 0) {
             return -Errno.EIO;
+        }
+        if (length % align != 0 && offset + length != size) {
+            return -Errno.EIO; // only a range ending at the end of an image whose size is no multiple of it may be short
         }
         return 0;
     }

@@ -63,6 +63,8 @@ final class Transfers {
         private IoVecArray buffers;
         private long at;
         private long length;
+        /** Bytes the storage sees: a bounced read is rounded up to the alignment (the tail is dropped). */
+        private long ioLength;
         private long token;
         private long guest;
         private IoCompletion target;
@@ -81,7 +83,11 @@ final class Transfers {
             try {
                 queue = storages.of(s);
                 int alignment = s.alignment();
+                ioLength = length;
                 if (inspect || (alignment > 1 && !buffers.aligned(at, length, alignment))) {
+                    if (!write) {
+                        ioLength = (length + alignment - 1) / alignment * alignment;
+                    }
                     if (!bounces.borrow(this)) {
                         finish(-Errno.ENOMEM); // larger than the queue's whole bounce budget: this request fails alone
                     }
@@ -96,7 +102,7 @@ final class Transfers {
 
         @Override
         public long bounceBytes() {
-            return length;
+            return ioLength;
         }
 
         @Override
@@ -104,7 +110,7 @@ final class Transfers {
             bounce = b;
             try {
                 bounceIov.clear();
-                bounceIov.add(b.segment().address(), length);
+                bounceIov.add(b.segment().address(), ioLength);
                 if (write) {
                     buffers.copyTo(at, b.segment(), 0, length);
                     if (inspect && !mapping.admits(guest, b.segment().asSlice(0, length))) {
@@ -134,11 +140,12 @@ final class Transfers {
             int result = Math.min(res, 0);
             try {
                 if (!write && res >= 0) {
-                    if (bounce != null && res > 0) {
-                        buffers.copyFrom(bounce.segment(), 0, at, res);
+                    long got = Math.min(res, length);
+                    if (bounce != null && got > 0) {
+                        buffers.copyFrom(bounce.segment(), 0, at, got);
                     }
-                    if (res < length) {
-                        buffers.zero(at + res, length - res); // past the end of the file reads as zeros
+                    if (got < length) {
+                        buffers.zero(at + got, length - got); // past the end of the file reads as zeros
                     }
                 } else if (write && res >= 0 && res < length) {
                     result = -Errno.EIO;

@@ -179,6 +179,24 @@ class QcowDataPathTest {
         QemuTools.io(img, "qcow2", "read -P 0x77 1M 64k", "read -P 0 0 64k");
     }
 
+    /** A RAW backing file whose size is no multiple of a sector: its tail is read, the rest is zeros. */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aBackingFileEndingInsideASectorIsReadToItsEnd(boolean direct) throws Exception {
+        Path base = dir.resolve("odd.raw");
+        byte[] head = new byte[1000];
+        Arrays.fill(head, (byte) 0x2f);
+        java.nio.file.Files.write(base, head);
+        Path top = dir.resolve("top.qcow2");
+        QemuTools.runOk("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.toString(), top.toString(), "1M");
+        try (BlockImage image = Images.open(top, ImageFormat.QCOW2, ImageOptions.defaults().withDirect(direct));
+             WorkerDriver d = new WorkerDriver(image)) {
+            byte[] expected = new byte[4096];
+            System.arraycopy(head, 0, expected, 0, head.length);
+            assertArrayEquals(expected, d.read(0, 4096));
+        }
+    }
+
     @Test
     void concurrentDiscardsAndInPlaceWritesKeepOtherClustersIntact() throws Exception {
         Path img = dir.resolve("mt.qcow2");
