@@ -20,6 +20,7 @@ final class CrossQueueWakeup {
     private EventFd wake;
     private int waiting;
     private boolean pollArmed;
+    private boolean closed;
 
     CrossQueueWakeup(IoUring ring) {
         this.ring = ring;
@@ -37,8 +38,16 @@ final class CrossQueueWakeup {
         armPoll();
     }
 
-    /** Hands {@code task} to this queue's thread; callable from any thread. */
-    private void post(Runnable task) {
+    /**
+     * Hands {@code task} to this queue's thread; callable from any thread. A queue that closed
+     * meanwhile (it failed and drained with requests still waiting) drops the task: the thread
+     * committing the allocation must not fail for it, nor write to a descriptor number that may
+     * already name another file.
+     */
+    private synchronized void post(Runnable task) {
+        if (closed) {
+            return;
+        }
         posted.add(task);
         try {
             wake.write(1);
@@ -75,7 +84,8 @@ final class CrossQueueWakeup {
         }
     }
 
-    void close() {
+    synchronized void close() {
+        closed = true;
         if (wake != null) {
             wake.close();
         }
