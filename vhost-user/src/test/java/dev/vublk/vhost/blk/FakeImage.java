@@ -3,6 +3,7 @@ package dev.vublk.vhost.blk;
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ImageFormat;
+import dev.vublk.block.Mapping;
 import dev.vublk.uring.IoUring;
 import java.util.function.Function;
 
@@ -31,6 +32,9 @@ final class FakeImage implements BlockImage {
     @Override public int memoryAlignment() { return 1; }
 
     @Override public boolean supportsDiscard() { return true; }
+
+    /** Never asked: this image's workers come from the test, not from the engine over a mapping. */
+    @Override public Mapping newMapping() { throw new UnsupportedOperationException("FakeImage supplies its workers"); }
 
     @Override public BlockWorker newWorker(IoUring ring) { return workers.apply(ring); }
 
