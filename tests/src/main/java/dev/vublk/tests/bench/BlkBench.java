@@ -80,13 +80,20 @@ public final class BlkBench {
      * its first clusters).
      */
     static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds) throws Exception {
+        return run(backend, bench, queues, depth, seconds, 0, 1);
+    }
+
+    /** {@link #run} over the part {@code [from, to)} of the disk, as fractions of its size. */
+    static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds, double from, double to)
+            throws Exception {
         long ramBytes = Math.max(64L << 20, ((long) queues * depth * bench.blockSize * 2 + (16L << 20)) & ~0xfffffL);
         FrontendOptions options = FrontendOptions.qemu(queues).withQueueSize(256).withRegions(ramBytes)
                 .withTimeout(Duration.ofSeconds(30));
         try (VhostUserBlkFrontend fe = VhostUserBlkFrontend.open(backend.socket(), options)) {
             long capacityBytes = fe.configView().capacity() * 512;
-            long blocks = capacityBytes / bench.blockSize;
-            long slice = blocks / queues;
+            long diskBlocks = capacityBytes / bench.blockSize;
+            long first = (long) (diskBlocks * from);
+            long slice = ((long) (diskBlocks * to) - first) / queues;
             long start = System.nanoTime();
             long warmupEnd = start + 500_000_000L;
             long deadline = warmupEnd + (long) (seconds * 1e9);
@@ -96,7 +103,7 @@ public final class BlkBench {
             try {
                 List<Future<QueueWorker>> futures = new ArrayList<>();
                 for (int q = 0; q < queues; q++) {
-                    futures.add(pool.submit(new QueueWorker(fe.queue(q), bench, depth, q * slice, slice, warmupEnd, deadline)));
+                    futures.add(pool.submit(new QueueWorker(fe.queue(q), bench, depth, first + q * slice, slice, warmupEnd, deadline)));
                 }
                 cores = ProcessCpu.coresBetween(backend, warmupEnd, deadline);
                 for (Future<QueueWorker> f : futures) {
