@@ -208,16 +208,16 @@ public final class QcowMetadata {
     }
 
     /**
-     * Writes dirty metadata back, in the flusher's order, once dirty tables fill half of either
-     * cache or frees pile up, instead of holding them until a FLUSH the guest may never send.
+     * Writes dirty metadata back, in the flusher's order, once either cache is full with half of
+     * it dirty or frees pile up, instead of holding them until a FLUSH the guest may never send.
      * Called before an operation that may dirty more, never after one (an allocation already
      * made must commit, not fail on a write-back). Each such operation dirties at most one L2
-     * table and three refcount blocks, so dirty tables stay within half the budget plus that much
-     * per allocation in flight. The counters are read without the lock: a stale value only moves
+     * table and three refcount blocks, so a full cache stays within its budget plus that much per
+     * allocation in flight. The counters are read without the lock: a stale value only moves
      * the write-back one operation later.
      */
     private void writeBackIfOverBudget() throws IOException {
-        if (tables.dirtyOverHalf() || refcounts.dirtyOverBudget()) {
+        if (tables.needsWriteBack() || refcounts.needsWriteBack()) {
             flusher.flush();
         }
     }

@@ -302,11 +302,12 @@ final class RefcountManager {
     }
 
     /**
-     * Whether the refcount side needs a write-back: dirty blocks fill half the cache, or more
-     * than {@link #MAX_PENDING_FREES} frees wait for one (each discard of a cluster queues one).
+     * Whether the refcount side needs a write-back: dirty blocks fill half the full cache (see
+     * {@link TableCache#needsWriteBack}), or more than {@link #MAX_PENDING_FREES} frees wait for
+     * one (each discard of a cluster queues one).
      */
-    boolean dirtyOverBudget() {
-        return blocks.dirtyOverHalf() || pendingFrees.size() > MAX_PENDING_FREES;
+    boolean needsWriteBack() {
+        return blocks.needsWriteBack() || pendingFrees.size() > MAX_PENDING_FREES;
     }
 
     /** Snapshot of dirty blocks (copies) for the flusher; marks them clean. */
