@@ -62,7 +62,7 @@ public final class QcowMetadata {
         if (file.writable()) {
             this.refcounts = new RefcountManager(file, header, RefcountManager.loadTable(file, header), cacheTables,
                     this::tableMoved);
-            this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, read, write);
+            this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, lock);
             this.flusher = new MetadataFlusher(this, tables, refcounts, file, dataFile, header.hasDataFile(), write);
             this.resizer = new MetadataResize(this, tables, refcounts, writes, flusher, file, write);
         } else {

@@ -45,7 +45,9 @@ final class TableCache {
         for (int i = hash(offset, mask); k[i] != 0; i = (i + 1) & mask) {
             if (k[i] == offset) {
                 MetadataTable t = values[i];
-                t.used = true;
+                if (!t.used) {
+                    t.used = true; // written only when cleared: every queue's lookups share the table's cache line
+                }
                 return t;
             }
         }
