@@ -1,11 +1,13 @@
 package dev.vublk.block;
 
+import dev.vublk.block.engine.QueueEngine;
 import dev.vublk.uring.IoUring;
 import java.io.IOException;
 
 /**
  * An open disk image, shared by every queue of a device. Metadata (if the format has any) lives
- * here; each queue thread gets its own {@link BlockWorker} bound to that thread's ring.
+ * here; each queue thread gets its own {@link BlockWorker}, the one queue engine bound to that
+ * thread's ring, asking this image's {@link Mapping} where each guest range lives.
  */
 public interface BlockImage extends AutoCloseable {
     /** The guest-visible size in bytes. */
@@ -37,8 +39,16 @@ public interface BlockImage extends AutoCloseable {
     /** Whether discard frees space (RAW: hole punching; QCOW2: cluster deallocation). */
     boolean supportsDiscard();
 
-    /** A worker for one queue thread; every call on it must come from that thread. */
-    BlockWorker newWorker(IoUring ring) throws IOException;
+    /**
+     * This image's mapping for one queue: where guest ranges live and what changes do, with
+     * that queue's own state. Only the queue engine calls it.
+     */
+    Mapping newMapping() throws IOException;
+
+    /** A worker for one queue thread, the engine over this image's mapping; every call on it must come from that thread. */
+    default BlockWorker newWorker(IoUring ring) throws IOException {
+        return new QueueEngine(this, newMapping(), ring);
+    }
 
     /** Writes dirty metadata and syncs the files: the synchronous flush of shutdown paths. */
     void flush() throws IOException;

@@ -1,44 +1,114 @@
 package dev.vublk.block;
 
-import dev.vublk.uring.NativeFile;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 /**
- * Where a guest range lives, as a format's metadata says: the unit a mapping provider answers
- * with, and what the generic I/O layer acts on.
+ * A format's answer, for one queue, to "where is this guest range and what must a change do":
+ * the only thing a format gives the queue engine, which does every transfer itself. Made by
+ * {@link BlockImage#newMapping()} per queue (holding that queue's state, e.g. which clusters it
+ * is writing) over metadata shared by all queues; its calls come from that queue's thread.
  *
- * @param kind        what the range holds
- * @param guestOffset the first guest byte covered
- * @param length      bytes covered, at least one
- * @param file        the host file for {@link Kind#DATA} and {@link Kind#COMPRESSED}; null otherwise
- * @param hostOffset  the byte in {@code file} matching {@code guestOffset}, or the start of the
- *                    compressed stream
- * @param compressedLength for {@link Kind#COMPRESSED}: the most bytes the stream may occupy
+ * <p>Each guest range becomes steps: reads resolve to runs ({@link #lookup}); a write to steps in
+ * place, allocations to fill and commit, or waits on another queue's allocation
+ * ({@link #planWrite}); discard and write-zeroes to metadata changes, zeroing of storage or zero
+ * writes ({@link #planClear}). Metadata a step changes after its data is down is committed
+ * through {@link #written} or {@link #commit}; dirty metadata is written back in ordered stages
+ * the engine runs on the ring ({@link #beginWriteBack}).
  */
-public record Mapping(Kind kind, long guestOffset, long length, NativeFile file, long hostOffset, long compressedLength) {
-    public enum Kind {
-        /** Plain data at {@code hostOffset} in {@code file}. */
-        DATA,
-        /** Reads as zeros. */
-        ZERO,
-        /** Not present in this image: read from the backing/parent image, or zeros without one. */
-        BACKING,
-        /** A compressed cluster; {@code guestOffset} may be inside it. */
-        COMPRESSED
+public interface Mapping extends AutoCloseable {
+    /** Whether guest writes may change the image. */
+    boolean writable();
+
+    /**
+     * Fills {@code out} with runs covering {@code [offset, offset + length)}: data in a storage,
+     * zeros, the backing image's, or compressed. Lock-free where the format allows it, and
+     * allocation-free once the format's caches are warm.
+     */
+    void lookup(long offset, long length, MappingRuns out) throws IOException;
+
+    /**
+     * Plans the write of a prefix of {@code [pos, end)} into {@code step}, which says how far the
+     * prefix reaches. {@code step.token} holds, on entry, the token of the in-place run the engine
+     * is building (or -1), so a format can extend that run instead of starting another.
+     */
+    void planWrite(long pos, long end, WriteStep step) throws IOException;
+
+    /**
+     * Metadata a lookup or step asked for ({@code fetch}) was read on the ring: the format
+     * caches it, if it is still current, so the retry finds it.
+     */
+    default void fetched(long host, long token, MemorySegment data) throws IOException {}
+
+    /**
+     * The data of an in-place step with a token (not -1) was written ({@code ok}) or failed:
+     * metadata that must follow the data is committed now.
+     */
+    default void written(long token, long guestOffset, long length, boolean ok) throws IOException {}
+
+    /** Points the guest range at an allocation's freshly written data; returns waiters to run. */
+    default List<Runnable> commit(Allocation a) throws IOException {
+        throw new UnsupportedOperationException("no allocations in this format");
     }
 
-    public long guestEnd() {
-        return guestOffset + length;
+    /** Gives an allocation up; returns waiters to run. */
+    default List<Runnable> abort(Allocation a) {
+        throw new UnsupportedOperationException("no allocations in this format");
     }
 
-    public static Mapping data(long guestOffset, long length, NativeFile file, long hostOffset) {
-        return new Mapping(Kind.DATA, guestOffset, length, file, hostOffset, 0);
+    /**
+     * Runs {@code waiter} (on any thread) once {@code p} (an allocation, a write-back) is over;
+     * false when it already is, and the caller retries at once.
+     */
+    default boolean await(Pending p, Runnable waiter) {
+        return false;
     }
 
-    public static Mapping zero(long guestOffset, long length) {
-        return new Mapping(Kind.ZERO, guestOffset, length, null, 0, 0);
+    /**
+     * Plans discard ({@code discard}) or write-zeroes of a prefix of {@code [pos, end)}. Metadata
+     * changes the format can make at once are made here; what needs I/O is described in
+     * {@code step}.
+     */
+    void planClear(long pos, long end, boolean discard, boolean mayUnmap, ClearStep step) throws IOException;
+
+    /**
+     * Whether data about to be written at {@code guestOffset} may be (for steps marked
+     * {@link WriteStep#inspect}); the engine copies it out of guest memory first so the guest
+     * cannot change it between check and write.
+     */
+    default boolean admits(long guestOffset, MemorySegment data) {
+        return true;
     }
 
-    public static Mapping backing(long guestOffset, long length) {
-        return new Mapping(Kind.BACKING, guestOffset, length, null, 0, 0);
+    /** Bytes one compressed run inflates to at most (0 when the format has none). */
+    default int compressedUnit() {
+        return 0;
     }
+
+    /** Inflates one compressed stream into {@code out} ({@link #compressedUnit} bytes); false if corrupt. */
+    default boolean inflate(MemorySegment in, MemorySegment out) {
+        return false;
+    }
+
+    /**
+     * Begins writing dirty metadata back, for a FLUSH or when a step asked for it
+     * ({@link WriteStep#WRITE_BACK}): the engine writes the stages on the queue's ring, so no
+     * queue thread waits on metadata I/O.
+     */
+    default void beginWriteBack(WriteBackStep step) throws IOException {
+        step.done();
+    }
+
+    /** The writes of a {@link #beginWriteBack} are durable ({@code ok}) or failed; returns waiters to run. */
+    default List<Runnable> writtenBack(MetadataWrites w, boolean ok) throws IOException {
+        return List.of();
+    }
+
+    /** Storages a FLUSH syncs after the metadata write-back: where this image's guest data is written. */
+    List<dev.vublk.block.storage.Storage> dataStorages();
+
+    /** Releases this queue's state; the ring has drained. */
+    @Override
+    default void close() {}
 }

@@ -1,15 +1,19 @@
 package dev.vublk.block;
 
+import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs qemu-img and qemu-io for tests of any image format. A missing tool fails the test (the
- * project's test script installs them); every call is bounded in time.
+ * Runs qemu-img and qemu-io (and any other command line a test needs to run to its end) for the
+ * tests of every image format: the one place block-core's tests start such tools. A missing tool
+ * fails the test (the project's test script installs them); every call is bounded in time.
  */
 public final class QemuTools {
     public record Result(int exitCode, String stdout, String stderr) {
@@ -18,35 +22,49 @@ public final class QemuTools {
         }
     }
 
+    private static final long TIMEOUT_SECONDS = 120;
+
     private QemuTools() {}
 
-    /** Runs a command line and returns its outcome; fails if it cannot start or takes over 120 s. */
+    /**
+     * Runs a command line and returns its outcome; fails if it cannot start or takes over 120 s.
+     * Both pipes are drained on their own threads while this one waits for the exit: a tool that
+     * fills one pipe (qemu-img check listing many leaks on stderr) never blocks on it, and a tool
+     * that hangs is killed at the deadline whatever it has written.
+     */
     public static Result run(String... command) {
+        Process p;
         try {
-            Process p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-            // stderr on its own thread: a tool filling that pipe (qemu-img check listing many
-            // leaks) would otherwise block while this thread waits for stdout to end.
-            var errBytes = new java.util.concurrent.CompletableFuture<byte[]>();
-            Thread.ofPlatform().start(() -> {
-                try {
-                    errBytes.complete(p.getErrorStream().readAllBytes());
-                } catch (IOException e) {
-                    errBytes.complete(new byte[0]);
-                }
-            });
-            var out = p.getInputStream().readAllBytes();
-            var err = errBytes.join();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError("timed out: " + String.join(" ", command));
-            }
-            return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+            p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
         } catch (IOException e) {
             throw new AssertionError("cannot run " + command[0] + " (is it installed?): " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
         }
+        CompletableFuture<String> out = drain(p.getInputStream());
+        CompletableFuture<String> err = drain(p.getErrorStream());
+        try {
+            if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+                throw new AssertionError("timed out after " + TIMEOUT_SECONDS + " s: " + String.join(" ", command)
+                        + "\nstdout: " + out.join() + "\nstderr: " + err.join());
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while running " + command[0], e);
+        }
+        return new Result(p.exitValue(), out.join(), err.join());
+    }
+
+    private static CompletableFuture<String> drain(InputStream in) {
+        CompletableFuture<String> text = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try (in) {
+                text.complete(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                text.complete("(unreadable: " + e.getMessage() + ")");
+            }
+        });
+        return text;
     }
 
     /** Runs and requires exit code 0; returns stdout. */

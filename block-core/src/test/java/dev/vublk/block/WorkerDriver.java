@@ -1,5 +1,6 @@
 package dev.vublk.block;
 
+import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import java.io.IOException;
@@ -8,14 +9,22 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Drives a {@link BlockWorker} from a test on a real {@link IoUring}: each call submits one
- * request with native buffers and runs the ring until it completes, returning its result.
- * Buffers are split into several iovecs to exercise vectored paths.
+ * Drives a {@link BlockWorker} from a test on a real {@link IoUring}, one request at a time: each
+ * call submits the request and runs the ring until it completes. The plain methods fail with an
+ * {@link IOException} naming the request when it completes with a negative errno, so a test that
+ * ignores the result still fails on an error; the {@code try} methods return the completion's
+ * result as it is, for tests that expect an error. Buffers are page-aligned (so O_DIRECT opens
+ * take the direct path) and split into several iovecs to exercise vectored paths; tests that need
+ * another layout (misaligned, odd lengths) pass their own memory or iovecs.
  */
 public final class WorkerDriver implements AutoCloseable {
+    private static final int PIECES = 3;
+
     private final IoUring ring;
     private final BlockWorker worker;
     private final Arena arena = Arena.ofConfined();
+    /** One completion for every request: with the caller's iovecs, a request allocates nothing here. */
+    private final IoCompletion completion = this::completed;
     private int result;
     private boolean done;
 
@@ -28,10 +37,13 @@ public final class WorkerDriver implements AutoCloseable {
 
     public BlockWorker worker() { return worker; }
 
-    private IoVecArray buffers(MemorySegment seg, int pieces) {
-        IoVecArray iov = new IoVecArray(arena, Math.max(1, pieces));
+    /** Native memory owned by the driver, freed on close: for tests building their own buffers. */
+    public Arena arena() { return arena; }
+
+    private IoVecArray buffers(MemorySegment seg) {
+        IoVecArray iov = new IoVecArray(arena, PIECES);
         long len = seg.byteSize();
-        long piece = Math.max(512, (len / Math.max(1, pieces) + 511) & ~511L);
+        long piece = Math.max(512, (len / PIECES + 511) & ~511L);
         for (long at = 0; at < len; at += piece) {
             iov.add(seg.address() + at, Math.min(piece, len - at));
         }
@@ -58,53 +70,100 @@ public final class WorkerDriver implements AutoCloseable {
         done = true;
     }
 
-    /** Reads {@code length} bytes; fails the test on a negative result. */
-    public byte[] read(long offset, int length) throws IOException {
-        MemorySegment seg = arena.allocate(length, 8);
-        seg.fill((byte) 0x5a);
-        int r = readInto(offset, seg);
-        if (r < 0) {
-            throw new IOException("read at " + offset + " failed: " + r);
+    private static int ok(int res, String what, long offset) throws IOException {
+        if (res < 0) {
+            throw new IOException(what + " at " + offset + " failed: " + res);
         }
+        return res;
+    }
+
+    private MemorySegment copyOf(byte[] data) {
+        MemorySegment seg = arena.allocate(Math.max(1, data.length), 4096).asSlice(0, data.length);
+        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        return seg;
+    }
+
+    // ---- results as they are ------------------------------------------------------------------
+
+    public int tryReadInto(long offset, MemorySegment seg) throws IOException {
+        return tryReadv(offset, buffers(seg));
+    }
+
+    public int tryReadv(long offset, IoVecArray iov) throws IOException {
+        worker.read(offset, iov, completion, 1);
+        return await();
+    }
+
+    public int tryWrite(long offset, byte[] data) throws IOException {
+        return tryWriteFrom(offset, copyOf(data));
+    }
+
+    /** Writes the bytes of {@code seg} (the caller's memory, e.g. deliberately misaligned). */
+    public int tryWriteFrom(long offset, MemorySegment seg) throws IOException {
+        return tryWritev(offset, buffers(seg));
+    }
+
+    /** Writes from iovecs the caller laid out (e.g. a magic number split across entries). */
+    public int tryWritev(long offset, IoVecArray iov) throws IOException {
+        worker.write(offset, iov, completion, 2);
+        return await();
+    }
+
+    public int tryFlush() throws IOException {
+        worker.flush(completion, 3);
+        return await();
+    }
+
+    public int tryDiscard(long offset, long length) throws IOException {
+        worker.discard(offset, length, completion, 4);
+        return await();
+    }
+
+    public int tryWriteZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        worker.writeZeroes(offset, length, mayUnmap, completion, 5);
+        return await();
+    }
+
+    // ---- failing on a negative result ---------------------------------------------------------
+
+    /** Reads {@code length} bytes (the buffer pre-filled with 0x5a, so unread bytes show). */
+    public byte[] read(long offset, int length) throws IOException {
+        MemorySegment seg = arena.allocate(Math.max(1, length), 4096).asSlice(0, length);
+        seg.fill((byte) 0x5a);
+        readInto(offset, seg);
         return seg.toArray(ValueLayout.JAVA_BYTE);
     }
 
     public int readInto(long offset, MemorySegment seg) throws IOException {
-        worker.read(offset, buffers(seg, 3), this::completed, 1);
-        return await();
+        return ok(tryReadInto(offset, seg), "read", offset);
+    }
+
+    public int readv(long offset, IoVecArray iov) throws IOException {
+        return ok(tryReadv(offset, iov), "read", offset);
     }
 
     public int write(long offset, byte[] data) throws IOException {
-        MemorySegment seg = arena.allocate(data.length, 8);
-        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
-        return writeFrom(offset, seg);
+        return ok(tryWrite(offset, data), "write", offset);
     }
 
-    /** Writes the bytes of {@code seg} (the caller's memory, e.g. deliberately misaligned). */
     public int writeFrom(long offset, MemorySegment seg) throws IOException {
-        worker.write(offset, buffers(seg, 3), this::completed, 2);
-        return await();
+        return ok(tryWriteFrom(offset, seg), "write", offset);
     }
 
-    /** Writes from iovecs the caller laid out (e.g. a magic number split across entries). */
     public int writev(long offset, IoVecArray iov) throws IOException {
-        worker.write(offset, iov, this::completed, 2);
-        return await();
+        return ok(tryWritev(offset, iov), "write", offset);
     }
 
     public int flush() throws IOException {
-        worker.flush(this::completed, 3);
-        return await();
+        return ok(tryFlush(), "flush", 0);
     }
 
     public int discard(long offset, long length) throws IOException {
-        worker.discard(offset, length, this::completed, 4);
-        return await();
+        return ok(tryDiscard(offset, length), "discard", offset);
     }
 
-    public int writeZeroes(long offset, long length, boolean unmap) throws IOException {
-        worker.writeZeroes(offset, length, unmap, this::completed, 5);
-        return await();
+    public int writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        return ok(tryWriteZeroes(offset, length, mayUnmap), "write-zeroes", offset);
     }
 
     @Override

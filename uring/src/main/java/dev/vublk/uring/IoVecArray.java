@@ -87,28 +87,56 @@ public final class IoVecArray {
     /** The native address of the first entry, for the kernel. */
     public long nativeAddress() { return entries.address(); }
 
+    /**
+     * All of the address space as one segment, so bytes can be copied between absolute addresses
+     * without a segment (or a lambda) per buffer: the helpers below sit on per-request paths
+     * (zero fill, bounce copies), which must not allocate.
+     */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    private static final int ZERO_CHUNK = 64 << 10;
+    private static final MemorySegment ZEROS = Arena.global().allocate(ZERO_CHUNK, 4096);
+    private static final int COPY_OUT = 0, COPY_IN = 1, ZERO = 2;
+
     /** Copies {@code length} bytes starting {@code offset} bytes into the buffers to {@code dst}. */
     public void copyTo(long offset, MemorySegment dst, long dstOffset, long length) {
-        walk(offset, length, (addr, pos, n) ->
-                MemorySegment.copy(MemorySegment.ofAddress(addr).reinterpret(n), 0, dst, dstOffset + pos, n));
+        walk(COPY_OUT, offset, length, dst, dstOffset);
     }
 
     /** Copies {@code length} bytes from {@code src} into the buffers, from {@code offset} on. */
     public void copyFrom(MemorySegment src, long srcOffset, long offset, long length) {
-        walk(offset, length, (addr, pos, n) ->
-                MemorySegment.copy(src, srcOffset + pos, MemorySegment.ofAddress(addr).reinterpret(n), 0, n));
+        walk(COPY_IN, offset, length, src, srcOffset);
     }
 
     /** Zeroes {@code length} bytes of the buffers from {@code offset} on. */
-    public void fill(long offset, long length, byte value) {
-        walk(offset, length, (addr, pos, n) -> MemorySegment.ofAddress(addr).reinterpret(n).fill(value));
+    public void zero(long offset, long length) {
+        walk(ZERO, offset, length, null, 0);
     }
 
-    private interface Piece {
-        void accept(long address, long position, long length);
+    /**
+     * Whether every buffer piece of bytes {@code [offset, offset + length)} starts and ends on an
+     * {@code alignment} boundary (a power of two): what O_DIRECT asks of memory.
+     */
+    public boolean aligned(long offset, long length, int alignment) {
+        long mask = alignment - 1;
+        long skip = offset;
+        long left = length;
+        for (int i = 0; i < count && left > 0; i++) {
+            long n = length(i);
+            if (skip >= n) {
+                skip -= n;
+                continue;
+            }
+            long take = Math.min(n - skip, left);
+            if (((address(i) + skip) & mask) != 0 || (take & mask) != 0) {
+                return false;
+            }
+            left -= take;
+            skip = 0;
+        }
+        return true;
     }
 
-    private void walk(long offset, long length, Piece piece) {
+    private void walk(int op, long offset, long length, MemorySegment other, long otherOffset) {
         long skip = offset;
         long pos = 0;
         for (int i = 0; i < count && pos < length; i++) {
@@ -118,7 +146,16 @@ public final class IoVecArray {
                 continue;
             }
             long n = Math.min(len - skip, length - pos);
-            piece.accept(address(i) + skip, pos, n);
+            long addr = address(i) + skip;
+            switch (op) {
+                case COPY_OUT -> MemorySegment.copy(ALL, addr, other, otherOffset + pos, n);
+                case COPY_IN -> MemorySegment.copy(other, otherOffset + pos, ALL, addr, n);
+                default -> {
+                    for (long z = 0; z < n; z += ZERO_CHUNK) {
+                        MemorySegment.copy(ZEROS, 0, ALL, addr + z, Math.min(ZERO_CHUNK, n - z));
+                    }
+                }
+            }
             pos += n;
             skip = 0;
         }

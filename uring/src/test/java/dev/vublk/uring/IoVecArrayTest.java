@@ -152,10 +152,12 @@ class IoVecArrayTest {
     }
 
     @Test
-    void fillSetsOnlyTheRange() {
+    void zeroClearsOnlyTheRange() {
         IoVecArray iov = source();
-        iov.fill(0, 600, (byte) 1);
-        iov.fill(90, 320, (byte) 0);
+        a.fill((byte) 1);
+        b.fill((byte) 1);
+        c.fill((byte) 1);
+        iov.zero(90, 320);
         byte[] expected = new byte[600];
         Arrays.fill(expected, (byte) 1);
         Arrays.fill(expected, 90, 410, (byte) 0);
@@ -169,7 +171,23 @@ class IoVecArrayTest {
             MemorySegment buf = local.allocate(600);
             assertThrows(IllegalArgumentException.class, () -> iov.copyTo(1, buf, 0, 600));
             assertThrows(IllegalArgumentException.class, () -> iov.copyFrom(buf, 0, 300, 301));
-            assertThrows(IllegalArgumentException.class, () -> iov.fill(600, 1, (byte) 0));
+            assertThrows(IllegalArgumentException.class, () -> iov.zero(600, 1));
+        }
+    }
+
+    @Test
+    void alignmentIsCheckedPerPieceOfTheRange() {
+        try (Arena local = Arena.ofConfined()) {
+            MemorySegment page = local.allocate(8192, 4096);
+            IoVecArray iov = new IoVecArray(local, 4);
+            iov.add(page.address(), 1024);
+            iov.add(page.address() + 4096 + 100, 412);
+            iov.add(page.address() + 6144, 512);
+            assertTrue(iov.aligned(0, 1024, 512));
+            assertFalse(iov.aligned(0, 1100, 512), "the second buffer starts off a 512-byte boundary");
+            assertTrue(iov.aligned(1024 + 412, 512, 512));
+            assertFalse(iov.aligned(512, 512, 1024), "a piece starting at 512 misses a 1024-byte alignment");
+            assertFalse(iov.aligned(0, 1000, 512), "a piece ending off the boundary");
         }
     }
 }

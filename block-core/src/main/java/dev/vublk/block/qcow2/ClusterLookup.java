@@ -1,12 +1,15 @@
 package dev.vublk.block.qcow2;
 
-import dev.vublk.block.Mapping;
+import dev.vublk.block.MappingRuns;
+import dev.vublk.block.storage.Storage;
 import java.io.IOException;
 import java.util.concurrent.locks.Lock;
 
 /**
  * Guest ranges to mapping runs, from the L2 tables. Cached tables are read under the read lock
- * only; a miss loads the table under the write lock and looks again. Allocation-free once the
+ * only; a miss asks the engine to read the table on its ring ({@link MappingRuns#fetch}) and
+ * look again, so no queue thread waits on the file; only when a fetched table could not be kept
+ * is it loaded here, under the write lock. Allocation-free once the
  * tables are cached and the runs list has grown to the request sizes in use.
  */
 final class ClusterLookup {
@@ -17,9 +20,15 @@ final class ClusterLookup {
     private final boolean zeroFlag;
     private final int clusterBits;
     private final int clusterSize;
+    /** Where DATA runs live (the data file, or the image file's O_DIRECT descriptor). */
+    private final Storage dataStorage;
+    /** Where compressed streams live: the image file, buffered (streams are not sector-aligned). */
+    private final Storage imageStorage;
 
-    ClusterLookup(L2Tables tables, QcowHeader h, Lock readLock, Lock writeLock) {
+    ClusterLookup(L2Tables tables, QcowHeader h, Lock readLock, Lock writeLock, Storage dataStorage, Storage imageStorage) {
         this.tables = tables;
+        this.dataStorage = dataStorage;
+        this.imageStorage = imageStorage;
         this.readLock = readLock;
         this.writeLock = writeLock;
         this.external = h.hasDataFile();
@@ -40,7 +49,7 @@ final class ClusterLookup {
             try {
                 missing = tables.l2Offset(l1Index);
                 if (missing == 0) {
-                    out.add(Mapping.Kind.BACKING, pos, tableEnd - pos, 0, 0);
+                    out.backing(pos, tableEnd - pos);
                     pos = tableEnd;
                     continue;
                 }
@@ -56,9 +65,14 @@ final class ClusterLookup {
             } finally {
                 readLock.unlock();
             }
+            if (!out.metadataDone) {
+                // Read on the queue's ring; the engine looks the range up again once it is cached.
+                out.fetch(imageStorage, missing, clusterSize, tables.fetchToken(l1Index));
+                return;
+            }
             writeLock.lock();
             try {
-                tables.load(missing);
+                tables.load(missing); // right after a fetch that could not be kept: load it here, so the lookup ends
             } finally {
                 writeLock.unlock();
             }
@@ -74,7 +88,7 @@ final class ClusterLookup {
             if (external) {
                 throw new IOException("compressed cluster in an image with an external data file");
             }
-            out.add(Mapping.Kind.COMPRESSED, pos, end - pos, L2Entry.compressedOffset(e, clusterBits),
+            out.compressed(pos, end - pos, imageStorage, L2Entry.compressedOffset(e, clusterBits),
                     L2Entry.compressedLength(e, clusterBits));
             return;
         }
@@ -86,11 +100,11 @@ final class ClusterLookup {
         boolean present = host != 0 || (external && L2Entry.copied(e));
         if (!tables.extended) {
             if (zeroFlag && (e & L2Entry.ZERO) != 0) {
-                out.add(Mapping.Kind.ZERO, pos, end - pos, 0, 0);
+                out.zero(pos, end - pos);
             } else if (present) {
-                out.add(Mapping.Kind.DATA, pos, end - pos, host + (pos - clusterStart), 0);
+                out.data(pos, end - pos, dataStorage, host + (pos - clusterStart));
             } else {
-                out.add(Mapping.Kind.BACKING, pos, end - pos, 0, 0);
+                out.backing(pos, end - pos);
             }
             return;
         }
@@ -105,11 +119,11 @@ final class ClusterLookup {
                 throw new IOException("invalid subcluster bitmap for guest cluster " + (pos >>> clusterBits));
             }
             if (alloc) {
-                out.add(Mapping.Kind.DATA, pos, subEnd - pos, host + (pos - clusterStart), 0);
+                out.data(pos, subEnd - pos, dataStorage, host + (pos - clusterStart));
             } else if (zero) {
-                out.add(Mapping.Kind.ZERO, pos, subEnd - pos, 0, 0);
+                out.zero(pos, subEnd - pos);
             } else {
-                out.add(Mapping.Kind.BACKING, pos, subEnd - pos, 0, 0);
+                out.backing(pos, subEnd - pos);
             }
             pos = subEnd;
         }

@@ -175,7 +175,7 @@ final class ClusterWrites {
                     cowEnd = end;
                 }
             }
-            PendingAllocation p = new PendingAllocation(gc, host, cowStart, cowEnd, fresh);
+            PendingAllocation p = new PendingAllocation(gc, host, cowStart, cowEnd, clusterBits, fresh);
             pending.put(gc, p);
             return new WritePlan.Allocate(p);
         } finally {
@@ -338,16 +338,6 @@ final class ClusterWrites {
             dataFile.punchHole(L2Entry.offset(old), clusterSize);
         } catch (IOException e) {
             // Holes are an optimisation only.
-        }
-    }
-
-    /** Whether guest cluster {@code gc} has an allocation in progress (tests). */
-    boolean allocating(long gc) {
-        readLock.lock();
-        try {
-            return pending.containsKey(gc);
-        } finally {
-            readLock.unlock();
         }
     }
 

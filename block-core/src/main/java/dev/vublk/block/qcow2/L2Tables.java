@@ -19,6 +19,8 @@ final class L2Tables {
     private final TableCache cache;
     private long[] l1;
     private boolean l1Dirty;
+    /** Write-backs finished so far (see {@link #fetchToken}); write lock held to change. */
+    private int writeBackEpoch;
 
     L2Tables(NativeFile file, QcowHeader h, long[] l1, int cacheTables) {
         this.file = file;
@@ -68,6 +70,33 @@ final class L2Tables {
     /** The cached table only if this image owns it exclusively (it may be written in place). */
     MetadataTable cachedOwned(int l1Index) throws IOException {
         return l1Index < l1.length && L2Entry.copied(l1[l1Index]) ? cached(l1Index) : null;
+    }
+
+    /**
+     * Identifies a fetch of the L2 table of {@code l1Index}: the index and the write-back epoch.
+     * A write-back finishing while the table is read may have changed it on disk (and the cache
+     * may have dropped it since), so a fetch from an older epoch is not kept.
+     */
+    long fetchToken(int l1Index) {
+        return (long) writeBackEpoch << 32 | l1Index;
+    }
+
+    /** A write-back finished; write lock held. */
+    void wroteBack() {
+        writeBackEpoch++;
+    }
+
+    /**
+     * Caches a table read on a queue's ring, if it is still what the L1 entry names, no
+     * write-back finished meanwhile, and the table is not cached already; write lock held.
+     */
+    void install(long offset, long token, byte[] bytes) throws IOException {
+        int l1Index = (int) token;
+        if ((int) (token >>> 32) != writeBackEpoch || l1Index >= l1.length || l2Offset(l1Index) != offset
+                || cache.peek(offset) != null) {
+            return; // stale: the retry loads it
+        }
+        cache.get(offset, o -> bytes);
     }
 
     /** Loads the table synchronously on a miss; write lock held. */
@@ -138,12 +167,11 @@ final class L2Tables {
         return cache.needsWriteBack();
     }
 
-    /** Copies of the dirty L2 tables for the flusher; marks them clean. */
+    /** Copies of the dirty L2 tables for a write-back; they stay dirty until the copies landed. */
     List<TableWrite> takeDirtyTables() {
         List<TableWrite> out = new ArrayList<>();
         for (MetadataTable t : cache.dirty()) {
-            out.add(new TableWrite(t.offset, t.bytes.clone()));
-            t.markClean();
+            out.add(TableWrite.of(t));
         }
         return out;
     }

@@ -15,6 +15,8 @@ final class MetadataTable {
     final long offset;
     final byte[] bytes;
     private boolean dirty;
+    /** Changes so far: a write-back's copy is current only while this has not moved. */
+    private long version;
     /** The cache holding this table, which counts its dirty tables; null while outside one. */
     TableCache owner;
     /** Second-chance bit for eviction; set by readers without a lock, a benign race. */
@@ -38,8 +40,13 @@ final class MetadataTable {
         return dirty;
     }
 
-    /** Changed since it was last written: the cache keeps it until the flusher took a copy. */
+    long version() {
+        return version;
+    }
+
+    /** Changed since it was last written: the cache keeps it until a copy of it is durable. */
     void markDirty() {
+        version++;
         if (!dirty) {
             dirty = true;
             if (owner != null) {
@@ -48,7 +55,7 @@ final class MetadataTable {
         }
     }
 
-    /** Its bytes were taken for writing. */
+    /** Its current bytes are durable. */
     void markClean() {
         if (dirty) {
             dirty = false;

@@ -1,15 +1,14 @@
 package dev.vublk.block.qcow2;
 
 import dev.vublk.block.BlockImage;
-import dev.vublk.block.BlockWorker;
 import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.ImageChain;
+import dev.vublk.block.Mapping;
 import dev.vublk.block.raw.RawImage;
 import dev.vublk.block.vhdx.VhdxImage;
-import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
@@ -17,7 +16,7 @@ import java.nio.file.Path;
 
 /**
  * A qcow2 image: validates the header, opens the external data file and the backing chain, and
- * holds the {@link QcowMetadata} every queue's {@link QcowAsync} shares. Backing images are
+ * holds the {@link QcowMetadata} every queue's {@link QcowMapping} shares. Backing images are
  * always opened read-only; their format comes from the backing format header extension (raw when
  * absent, unless {@link ImageOptions#probeBacking()} allows looking at the content).
  *
@@ -101,7 +100,7 @@ public final class QcowImage implements BlockImage {
             }
             long[] l1 = QcowMetadata.loadL1(file, h);
             NativeFile data = dataFile != null ? dataFile : directFile != null ? directFile : file;
-            QcowMetadata meta = new QcowMetadata(file, data, h, l1, backing != null, options.cacheBytes());
+            QcowMetadata meta = new QcowMetadata(file, data, alignment, h, l1, backing != null, options.cacheBytes());
             return new QcowImage(path, file, dataFile, directFile, alignment, meta, backing, readOnly);
         } catch (QcowFormatException e) {
             closeQuietly(file, directFile, backing);
@@ -249,12 +248,11 @@ public final class QcowImage implements BlockImage {
     public boolean supportsDiscard() { return !readOnly; }
 
     @Override
-    public BlockWorker newWorker(IoUring ring) throws IOException {
+    public Mapping newMapping() throws IOException {
         if (closed) {
             throw new ImageException(path, "image is closed");
         }
-        BlockWorker backingWorker = backing == null ? null : backing.newWorker(ring);
-        return new QcowAsync(meta, file, ring, backing, backingWorker, directAlignment);
+        return new QcowMapping(meta);
     }
 
     @Override

@@ -1,8 +1,12 @@
 package dev.vublk.block.qcow2;
 
-import dev.vublk.block.Mapping;
+import dev.vublk.block.MappingRuns;
+import dev.vublk.block.WriteBackStep;
+import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.Lock;
@@ -32,6 +36,8 @@ public final class QcowMetadata {
     static final int MAX_CACHE_TABLES = 1 << 20;
 
     private final NativeFile dataFile;
+    private final FileStorage dataStorage;
+    private final FileStorage imageStorage;
     private final boolean hasBacking;
     private final int clusterSize;
     private final StampedLock lock = new StampedLock();
@@ -46,10 +52,15 @@ public final class QcowMetadata {
     private volatile QcowHeader header;
     private volatile IOException failure;
 
-    QcowMetadata(NativeFile file, NativeFile dataFile, QcowHeader header, long[] l1, boolean hasBacking,
+    /**
+     * @param directAlignment the O_DIRECT unit of {@code dataFile} (ignored when it is buffered)
+     */
+    QcowMetadata(NativeFile file, NativeFile dataFile, int directAlignment, QcowHeader header, long[] l1, boolean hasBacking,
                  long cacheBytes) throws IOException, QcowFormatException {
         this.file = file;
         this.dataFile = dataFile;
+        this.dataStorage = new FileStorage(dataFile, directAlignment);
+        this.imageStorage = FileStorage.buffered(file);
         this.hasBacking = hasBacking;
         this.header = header;
         this.clusterSize = header.clusterSize();
@@ -58,12 +69,12 @@ public final class QcowMetadata {
         Lock read = lock.asReadLock();
         Lock write = lock.asWriteLock();
         this.tables = new L2Tables(file, header, l1, cacheTables);
-        this.lookup = new ClusterLookup(tables, header, read, write);
+        this.lookup = new ClusterLookup(tables, header, read, write, dataStorage, imageStorage);
         if (file.writable()) {
             this.refcounts = new RefcountManager(file, header, RefcountManager.loadTable(file, header), cacheTables,
                     this::tableMoved);
             this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, lock);
-            this.flusher = new MetadataFlusher(this, tables, refcounts, file, dataFile, header.hasDataFile(), write);
+            this.flusher = new MetadataFlusher(this, tables, refcounts, imageStorage, dataStorage, header.hasDataFile(), write);
             this.resizer = new MetadataResize(this, tables, refcounts, writes, flusher, file, write);
         } else {
             this.refcounts = null;
@@ -114,6 +125,9 @@ public final class QcowMetadata {
 
     NativeFile dataFile() { return dataFile; }
 
+    /** Where guest data is read and written. */
+    FileStorage dataStorage() { return dataStorage; }
+
     boolean hasBacking() { return hasBacking; }
 
     /** Set once metadata could not be written: the image then fails every request. */
@@ -136,22 +150,42 @@ public final class QcowMetadata {
 
     // ---- lookups ----------------------------------------------------------------------------
 
-    /** The mappings of {@code [offset, offset + length)}, adjacent ones of one kind merged. */
-    public void map(long offset, long length, List<Mapping> out) throws IOException {
-        MappingRuns runs = new MappingRuns();
-        lookup.map(offset, length, runs);
-        for (int i = 0; i < runs.count(); i++) {
-            out.add(switch (runs.kind(i)) {
-                case DATA -> Mapping.data(runs.guest(i), runs.length(i), dataFile, runs.host(i));
-                case ZERO -> Mapping.zero(runs.guest(i), runs.length(i));
-                case BACKING -> Mapping.backing(runs.guest(i), runs.length(i));
-                case COMPRESSED -> new Mapping(Mapping.Kind.COMPRESSED, runs.guest(i), runs.length(i), file,
-                        runs.host(i), runs.compressedLength(i));
-            });
+    /** Caches an L2 table a queue read on its ring (see {@link L2Tables#install}). */
+    void fetched(long offset, long token, MemorySegment data) throws IOException {
+        if (data.byteSize() != clusterSize) {
+            throw new IOException("fetched " + data.byteSize() + " bytes of an L2 table of " + clusterSize);
+        }
+        byte[] bytes = data.toArray(ValueLayout.JAVA_BYTE);
+        lock.asWriteLock().lock();
+        try {
+            tables.install(offset, token, bytes);
+        } finally {
+            lock.asWriteLock().unlock();
         }
     }
 
-    /** The allocation-free form of {@link #map(long, long, List)} for the data path. */
+    /**
+     * Where a write to a cluster whose L2 table is allocated but not cached should fetch it
+     * first: the table's offset, or -1 when no fetch is needed (cached, or not allocated).
+     */
+    long l2ToFetch(long pos) throws IOException {
+        int l1Index = tables.l1Index(pos);
+        lock.asReadLock().lock();
+        try {
+            long off = tables.l2Offset(l1Index);
+            return off == 0 || tables.cached(l1Index) != null ? -1 : off;
+        } finally {
+            lock.asReadLock().unlock();
+        }
+    }
+
+    long fetchToken(long pos) {
+        return tables.fetchToken(tables.l1Index(pos));
+    }
+
+    FileStorage imageStorage() { return imageStorage; }
+
+    /** The runs of {@code [offset, offset + length)}, adjacent ones of one kind merged. */
     void map(long offset, long length, MappingRuns out) throws IOException {
         lookup.map(offset, length, out);
     }
@@ -188,7 +222,6 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#plan}. */
     WritePlan planWrite(long pos, long end, InflightWrites w, int runSlot) throws IOException {
         checkWritable();
-        writeBackIfOverBudget();
         return writes.plan(pos, end, w, runSlot);
     }
 
@@ -203,27 +236,35 @@ public final class QcowMetadata {
     /** See {@link ClusterWrites#zero}. */
     WritePlan zero(long pos, long end, boolean discard, boolean unmap) throws IOException {
         checkWritable();
-        writeBackIfOverBudget();
         return writes.zero(pos, end, discard, unmap);
     }
 
     /**
-     * Writes dirty metadata back, in the flusher's order, once either cache is full with half of
-     * it dirty or frees pile up, instead of holding them until a FLUSH the guest may never send.
-     * Called before an operation that may dirty more, never after one (an allocation already
-     * made must commit, not fail on a write-back). Each such operation dirties at most one L2
-     * table and three refcount blocks, so a full cache stays within its budget plus that much per
-     * allocation in flight. The counters are read without the lock: a stale value only moves
-     * the write-back one operation later.
+     * Whether dirty metadata must be written back before another change: either cache is full
+     * with half of it dirty, or frees pile up, so a guest that never flushes cannot grow the
+     * caches. Asked before an operation that may dirty more, never after one (an allocation
+     * already made must commit, not wait on a write-back). Each such operation dirties at most
+     * one L2 table and three refcount blocks, so a full cache stays within its budget plus that
+     * much per allocation in flight. The counters are read without the lock: a stale value only
+     * moves the write-back one operation later.
      */
-    private void writeBackIfOverBudget() throws IOException {
-        if (tables.needsWriteBack() || refcounts.needsWriteBack()) {
-            flusher.flush();
-        }
+    boolean needsWriteBack() {
+        return refcounts != null && (tables.needsWriteBack() || refcounts.needsWriteBack());
     }
 
-    boolean allocating(long gc) {
-        return writes != null && writes.allocating(gc);
+    /** See {@link MetadataFlusher#begin}. */
+    void beginWriteBack(WriteBackStep step) throws IOException {
+        checkWritable();
+        flusher.begin(step);
+    }
+
+    /** See {@link MetadataFlusher#finish}. */
+    List<Runnable> writtenBack(MetadataFlusher.WriteBack wb, IOException cause) {
+        return flusher.finish(wb, cause);
+    }
+
+    boolean awaitWriteBack(MetadataFlusher.WriteBack wb, Runnable waiter) {
+        return flusher.await(wb, waiter);
     }
 
     boolean await(PendingAllocation p, Runnable waiter) {
@@ -232,7 +273,7 @@ public final class QcowMetadata {
 
     // ---- flush, header, resize --------------------------------------------------------------
 
-    /** See {@link MetadataFlusher}; nothing to do for a read-only image. */
+    /** A synchronous write-back (see {@link MetadataFlusher}); nothing to do for a read-only image. */
     public void flush() throws IOException {
         if (flusher != null) {
             flusher.flush();

@@ -328,12 +328,11 @@ final class RefcountManager {
         return blocks.needsWriteBack() || pendingFrees.size() > MAX_PENDING_FREES;
     }
 
-    /** Snapshot of dirty blocks (copies) for the flusher; marks them clean. */
+    /** Copies of the dirty blocks for a write-back; they stay dirty until the copies landed. */
     List<TableWrite> takeDirtyBlocks() {
         List<TableWrite> out = new ArrayList<>();
         for (MetadataTable b : blocks.dirty()) {
-            out.add(new TableWrite(b.offset, b.bytes.clone()));
-            b.markClean();
+            out.add(TableWrite.of(b));
         }
         return out;
     }

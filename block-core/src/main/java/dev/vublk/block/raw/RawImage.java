@@ -1,11 +1,12 @@
 package dev.vublk.block.raw;
 
 import dev.vublk.block.BlockImage;
-import dev.vublk.block.BlockWorker;
+import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
-import dev.vublk.uring.IoUring;
+import dev.vublk.block.Mapping;
+import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
@@ -13,18 +14,18 @@ import java.nio.file.Path;
 
 /** A RAW image or block device: guest offset = file offset, no metadata. */
 public final class RawImage implements BlockImage {
-    /** O_DIRECT buffers must be aligned to the logical block size; 512 covers files and 512e disks. */
-    static final int DIRECT_ALIGNMENT = 512;
-
     private final NativeFile file;
+    /** The file as storage, with its probed O_DIRECT alignment. */
+    private final FileStorage storage;
     private final boolean readOnly;
     /** Set when the format was detected: writes must not turn the image into another format. */
     private final FirstSectorGuard guard;
     private volatile long size;
     private volatile boolean closed;
 
-    private RawImage(NativeFile file, boolean readOnly, long size, FirstSectorGuard guard) {
+    private RawImage(NativeFile file, boolean readOnly, long size, FirstSectorGuard guard) throws IOException {
         this.file = file;
+        this.storage = new FileStorage(file, file.direct() ? DirectAlignment.probe(file, file.path()) : 1);
         this.readOnly = readOnly;
         this.size = size;
         this.guard = guard;
@@ -48,14 +49,14 @@ public final class RawImage implements BlockImage {
         }
         try {
             return new RawImage(file, options.readOnly(), file.size(), probed ? new FirstSectorGuard(path) : null);
-        } catch (NativeException e) {
+        } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
         }
     }
 
     /** Wraps an already open file (backing files opened by other formats, never written). */
-    public static RawImage of(NativeFile file) throws NativeException {
+    public static RawImage of(NativeFile file) throws IOException {
         return new RawImage(file, !file.writable(), file.size(), null);
     }
 
@@ -81,20 +82,20 @@ public final class RawImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.RAW; }
 
     @Override
-    public int requestAlignment() { return 512; }
+    public int requestAlignment() { return Math.max(512, storage.alignment()); }
 
     @Override
-    public int memoryAlignment() { return file.direct() ? DIRECT_ALIGNMENT : 1; }
+    public int memoryAlignment() { return storage.alignment(); }
 
     @Override
     public boolean supportsDiscard() { return !readOnly; }
 
     @Override
-    public BlockWorker newWorker(IoUring ring) throws IOException {
+    public Mapping newMapping() throws IOException {
         if (closed) {
             throw new ImageException(file.path(), "image is closed");
         }
-        return new RawWorker(file, ring, size, guard);
+        return new RawMapping(this, storage, guard);
     }
 
     @Override

@@ -1,13 +1,13 @@
 package dev.vublk.block.vhdx;
 
-import dev.vublk.uring.NativeFile;
+import dev.vublk.block.storage.Storage;
 
 /**
  * Where one piece of a guest range lives, filled in by a lookup: a mutable holder each queue
  * worker reuses, so resolving a request through the BAT (and the parent chain) allocates nothing.
  */
 final class Extent {
-    /** The piece is at {@link #hostOffset} in {@link #file}. */
+    /** The piece is at {@link #hostOffset} in {@link #storage}. */
     static final int DATA = 0;
     /** The piece reads as zeros. */
     static final int ZERO = 1;
@@ -16,13 +16,14 @@ final class Extent {
 
     int kind;
     long length;
-    NativeFile file;
+    /** Set by the image whose data file holds the piece (the lookup itself knows offsets only). */
+    Storage storage;
     long hostOffset;
 
-    void data(long length, NativeFile file, long hostOffset) {
+    void data(long length, long hostOffset) {
         this.kind = DATA;
         this.length = length;
-        this.file = file;
+        this.storage = null;
         this.hostOffset = hostOffset;
     }
 
@@ -37,7 +38,7 @@ final class Extent {
     private void set(int kind, long length) {
         this.kind = kind;
         this.length = length;
-        this.file = null;
+        this.storage = null;
         this.hostOffset = 0;
     }
 }

@@ -17,21 +17,22 @@ import java.util.UUID;
  * Callers serialise calls (the metadata lock).
  */
 final class LogWriter {
-    /**
-     * Test hook: runs once an entry is durable in the log and before any of its sectors is
-     * written in place, the point a crash leaves a log to replay. Null in production.
-     */
-    static volatile Runnable afterEntryDurable;
-
     private final NativeFile file;
     private final long logOffset;
     private final long logLength;
     private final UUID logGuid;
+    private final Runnable afterEntryDurable;
     private long position;
     private long sequence;
 
-    LogWriter(NativeFile file, long logOffset, long logLength, UUID logGuid, long firstSequence) {
+    /**
+     * @param afterEntryDurable runs once each entry is durable in the log and before any of its
+     *                          sectors is written in place: the point a crash leaves a log to
+     *                          replay (crash tests kill their process there; a no-op otherwise)
+     */
+    LogWriter(NativeFile file, long logOffset, long logLength, UUID logGuid, long firstSequence, Runnable afterEntryDurable) {
         this.file = file;
+        this.afterEntryDurable = afterEntryDurable;
         this.logOffset = logOffset;
         this.logLength = logLength;
         this.logGuid = logGuid;
@@ -73,10 +74,7 @@ final class LogWriter {
                 file.write(buf.asSlice(first), logOffset);
             }
             file.fdatasync();
-            Runnable hook = afterEntryDurable;
-            if (hook != null) {
-                hook.run();
-            }
+            afterEntryDurable.run();
             MemorySegment sector = arena.allocate(Layout.LOG_SECTOR, 4096);
             for (SectorUpdate u : updates) {
                 MemorySegment.copy(u.data(), 0, sector, ValueLayout.JAVA_BYTE, 0, Layout.LOG_SECTOR);

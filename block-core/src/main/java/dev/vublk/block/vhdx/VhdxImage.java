@@ -1,13 +1,13 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.BlockImage;
-import dev.vublk.block.BlockWorker;
 import dev.vublk.block.DirectAlignment;
 import dev.vublk.block.ImageChain;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
-import dev.vublk.uring.IoUring;
+import dev.vublk.block.Mapping;
+import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -16,12 +16,14 @@ import java.util.UUID;
 
 /**
  * An open VHDX image with its parent chain (differencing disks). Shared by all queues; each queue
- * gets a {@link VhdxAsync} worker. Parents are opened read-only.
+ * gets a {@link VhdxMapping}. Parents are opened read-only.
  */
 public final class VhdxImage implements BlockImage {
     private final Path path;
     private final NativeFile file;
     private final NativeFile dataFile;
+    /** The data file as storage, with its O_DIRECT alignment. */
+    private final FileStorage dataStorage;
     private final VhdxMetadata metadata;
     private final VhdxImage parent;
     private final ImageOptions options;
@@ -34,6 +36,7 @@ public final class VhdxImage implements BlockImage {
         this.path = path;
         this.file = file;
         this.dataFile = dataFile;
+        this.dataStorage = new FileStorage(dataFile, directAlignment);
         this.metadata = metadata;
         this.parent = parent;
         this.options = options;
@@ -132,7 +135,7 @@ public final class VhdxImage implements BlockImage {
     void resolve(long offset, long max, Extent out) throws IOException {
         metadata.mapInto(offset, max, out);
         if (out.kind == Extent.DATA) {
-            out.file = dataFile; // the O_DIRECT descriptor when direct I/O is on
+            out.storage = dataStorage; // the O_DIRECT descriptor when direct I/O is on
         } else if (out.kind == Extent.PARENT) {
             if (parent == null || offset >= parent.size()) {
                 out.zero(out.length);
@@ -154,6 +157,8 @@ public final class VhdxImage implements BlockImage {
 
     NativeFile dataFile() { return dataFile; }
 
+    FileStorage dataStorage() { return dataStorage; }
+
     @Override
     public long size() { return metadata.virtualSize(); }
 
@@ -174,11 +179,11 @@ public final class VhdxImage implements BlockImage {
     public boolean supportsDiscard() { return !options.readOnly() && !metadata.leaveBlocksAllocated(); }
 
     @Override
-    public BlockWorker newWorker(IoUring ring) throws IOException {
+    public Mapping newMapping() throws IOException {
         if (closed) {
             throw new ImageException(path, "image is closed");
         }
-        return new VhdxAsync(this, ring);
+        return new VhdxMapping(this);
     }
 
     @Override

@@ -1,7 +1,6 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageException;
-import dev.vublk.block.Mapping;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
@@ -24,6 +23,7 @@ public final class VhdxMetadata {
     static final long DEFAULT_BITMAP_CACHE = 64 * Layout.MIB;
     /** Ceiling on cached bitmap pages whatever the options ask: 2^20 pages, 4 GiB, a 64 TiB disk's bitmaps at 4 KiB sectors. */
     static final int MAX_BITMAP_PAGES = 1 << 20;
+    private static final Runnable NO_CRASH_POINT = () -> {};
 
     private final Path path;
     private final NativeFile file;
@@ -173,20 +173,8 @@ public final class VhdxMetadata {
 
     /**
      * Where {@code [offset, offset+max)} starts, as far as one kind of mapping reaches within a
-     * block: DATA in this file, ZERO, or BACKING (the parent's, sector by sector from the bitmap).
-     */
-    public Mapping map(long offset, long max) throws IOException {
-        Extent e = new Extent();
-        mapInto(offset, max, e);
-        return switch (e.kind) {
-            case Extent.DATA -> Mapping.data(offset, e.length, e.file, e.hostOffset);
-            case Extent.PARENT -> Mapping.backing(offset, e.length);
-            default -> Mapping.zero(offset, e.length);
-        };
-    }
-
-    /**
-     * {@link #map} into a reused holder: the lock-free, allocation-free lookup of the data path.
+     * block: DATA in this file, ZERO, or PARENT (sector by sector from the bitmap), into a reused
+     * holder: the lock-free, allocation-free lookup of the data path.
      * A partially present block's bitmap page comes from the cache (loaded at open).
      */
     void mapInto(long offset, long max, Extent out) throws IOException {
@@ -197,7 +185,7 @@ public final class VhdxMetadata {
         long len = Math.min(Math.min(max, bs - inBlock), b.layout().virtualSize() - offset);
         long raw = b.payload(block);
         switch (BatEntry.state(raw)) {
-            case BatEntry.FULLY_PRESENT -> out.data(len, file, BatEntry.fileOffset(raw) + inBlock);
+            case BatEntry.FULLY_PRESENT -> out.data(len, BatEntry.fileOffset(raw) + inBlock);
             case BatEntry.PARTIALLY_PRESENT -> {
                 int ls = b.layout().logicalSectorSize();
                 long chunk = block / b.layout().chunkRatio();
@@ -205,7 +193,7 @@ public final class VhdxMetadata {
                         Math.max(1, len / ls));
                 long bytes = Math.min(len, Math.abs(run) * ls);
                 if (run > 0) {
-                    out.data(bytes, file, BatEntry.fileOffset(raw) + inBlock);
+                    out.data(bytes, BatEntry.fileOffset(raw) + inBlock);
                 } else {
                     out.parent(bytes);
                 }
@@ -257,18 +245,31 @@ public final class VhdxMetadata {
 
     /** Called before the first change of user data: new FileWriteGuid, DataWriteGuid and LogGuid. */
     public void beginWrites() throws IOException {
+        beginWrites(NO_CRASH_POINT);
+    }
+
+    /**
+     * {@link #beginWrites()} with a step the log writer runs at the point a crash leaves a log to
+     * replay (each entry durable, none of its sectors written in place): the seam the crash tests
+     * kill their process at. It only takes effect on the call that starts writing.
+     */
+    void beginWrites(Runnable afterEntryDurable) throws IOException {
         if (writing) {
             return;
         }
         lock.lock();
         try {
-            beginWritesLocked();
+            beginWritesLocked(afterEntryDurable);
         } finally {
             lock.unlock();
         }
     }
 
     private void beginWritesLocked() throws IOException {
+        beginWritesLocked(NO_CRASH_POINT);
+    }
+
+    private void beginWritesLocked(Runnable afterEntryDurable) throws IOException {
         if (writing) {
             return;
         }
@@ -279,7 +280,7 @@ public final class VhdxMetadata {
         }
         UUID logGuid = MsGuid.random();
         headers.update(MsGuid.random(), MsGuid.random(), logGuid);
-        log = new LogWriter(file, h.logOffset(), h.logLength(), logGuid, 1);
+        log = new LogWriter(file, h.logOffset(), h.logLength(), logGuid, 1, afterEntryDurable);
         writing = true;
     }
 

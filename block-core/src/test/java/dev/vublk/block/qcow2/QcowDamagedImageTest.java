@@ -173,11 +173,11 @@ class QcowDamagedImageTest {
              WorkerDriver d = new WorkerDriver(image);
              Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(4096);
-            assertEquals(-Errno.EIO, d.readInto(0, buf));
-            assertEquals(-Errno.EIO, d.readInto(65536, buf));
-            assertEquals(4096, d.readInto(2L << 20, buf)); // the rest of the image still works
-            assertEquals(-Errno.EIO, d.readInto(16L << 20, buf)); // out of range
-            assertEquals(-Errno.EIO, d.write(65536 + 512, new byte[512]));
+            assertEquals(-Errno.EIO, d.tryReadInto(0, buf));
+            assertEquals(-Errno.EIO, d.tryReadInto(65536, buf));
+            assertEquals(4096, d.tryReadInto(2L << 20, buf)); // the rest of the image still works
+            assertEquals(-Errno.EIO, d.tryReadInto(16L << 20, buf)); // out of range
+            assertEquals(-Errno.EIO, d.tryWrite(65536 + 512, new byte[512]));
         }
     }
 

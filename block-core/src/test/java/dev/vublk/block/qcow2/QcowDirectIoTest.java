@@ -11,7 +11,6 @@ import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.QemuTools;
 import dev.vublk.block.WorkerDriver;
-import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -71,24 +70,6 @@ class QcowDirectIoTest {
         throw new AssertionError("no flags in fdinfo of fd " + f.fd());
     }
 
-    /** Submits one request on the driver's worker with {@code seg} as the guest buffer. */
-    private static int run(WorkerDriver d, boolean write, long offset, MemorySegment seg) throws IOException {
-        IoVecArray iov = new IoVecArray(Arena.ofAuto(), 4);
-        long half = (seg.byteSize() / 2) & ~511L;
-        iov.add(seg.address(), half);
-        iov.add(seg.address() + half, seg.byteSize() - half);
-        int[] result = {Integer.MIN_VALUE};
-        if (write) {
-            d.worker().write(offset, iov, (t, r) -> result[0] = r, 0);
-        } else {
-            d.worker().read(offset, iov, (t, r) -> result[0] = r, 0);
-        }
-        while (result[0] == Integer.MIN_VALUE) {
-            d.ring().submitAndWait();
-        }
-        return result[0];
-    }
-
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("places")
     void directDataIoMatchesQemu(String parent, String options) throws Exception {
@@ -124,7 +105,7 @@ class QcowDirectIoTest {
             for (long off : new long[] {0, 200 << 10, (1L << 20) - 4096, 2L << 20, 5L << 20}) {
                 for (MemorySegment seg : new MemorySegment[] {aligned, unaligned}) {
                     seg.fill((byte) 0x5a);
-                    assertEquals(len, run(d, false, off, seg));
+                    assertEquals(len, d.tryReadInto(off, seg));
                     assertArrayEquals(Arrays.copyOfRange(expected, (int) off, (int) off + len),
                             seg.toArray(ValueLayout.JAVA_BYTE), "read at " + off);
                 }
@@ -135,7 +116,7 @@ class QcowDirectIoTest {
                 MemorySegment seg = i % 2 == 0 ? aligned : unaligned;
                 byte[] data = QcowInteropTest.pattern(0x60 + i, len);
                 MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, len);
-                assertEquals(len, run(d, true, offsets[i], seg), "write at " + offsets[i]);
+                assertEquals(len, d.tryWriteFrom(offsets[i], seg), "write at " + offsets[i]);
                 System.arraycopy(data, 0, expected, (int) offsets[i], len);
             }
             assertEquals(0, d.writeZeroes(7L << 20, 128 << 10, false));

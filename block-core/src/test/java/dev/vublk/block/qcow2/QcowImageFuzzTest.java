@@ -121,15 +121,15 @@ class QcowImageFuzzTest {
 
     private static int run(WorkerDriver driver, Arena arena, int kind, long offset, long length) throws IOException {
         return switch (kind) {
-            case 0 -> driver.readInto(offset, arena.allocate(length, 8));
+            case 0 -> driver.tryReadInto(offset, arena.allocate(length, 8));
             case 1 -> {
                 byte[] bytes = new byte[(int) length];
                 java.util.Arrays.fill(bytes, (byte) (offset >>> 9));
-                yield driver.write(offset, bytes);
+                yield driver.tryWrite(offset, bytes);
             }
-            case 2 -> driver.discard(offset, length);
-            case 3 -> driver.writeZeroes(offset, length, (offset & 512) == 0);
-            default -> driver.flush();
+            case 2 -> driver.tryDiscard(offset, length);
+            case 3 -> driver.tryWriteZeroes(offset, length, (offset & 512) == 0);
+            default -> driver.tryFlush();
         };
     }
 

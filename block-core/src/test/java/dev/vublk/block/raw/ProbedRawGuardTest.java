@@ -73,9 +73,9 @@ class ProbedRawGuardTest {
         byte[] head = header(format, 4096);
         try (BlockImage image = probed(raw, false); WorkerDriver d = new WorkerDriver(image)) {
             assertEquals(ImageFormat.RAW, image.format());
-            assertEquals(-Errno.EIO, d.write(0, head));
-            assertEquals(-Errno.EIO, d.write(0, Arrays.copyOf(head, 512)));
-            assertEquals(-Errno.EIO, d.write(0, Arrays.copyOf(head, 256 << 10)));
+            assertEquals(-Errno.EIO, d.tryWrite(0, head));
+            assertEquals(-Errno.EIO, d.tryWrite(0, Arrays.copyOf(head, 512)));
+            assertEquals(-Errno.EIO, d.tryWrite(0, Arrays.copyOf(head, 256 << 10)));
             assertUnchanged(d);
         }
     }
@@ -101,7 +101,7 @@ class ProbedRawGuardTest {
             MemorySegment.copy(head, 0, buf, ValueLayout.JAVA_BYTE, 0, head.length);
             IoVecArray iov = new IoVecArray(arena, 1);
             iov.add(buf.address(), 4096);
-            assertEquals(-Errno.EIO, d.writev(0, iov));
+            assertEquals(-Errno.EIO, d.tryWritev(0, iov));
             assertUnchanged(d);
         }
     }
@@ -120,7 +120,7 @@ class ProbedRawGuardTest {
                 iov.add(piece.address(), len);
                 at += len;
             }
-            assertEquals(-Errno.EIO, d.writev(0, iov));
+            assertEquals(-Errno.EIO, d.tryWritev(0, iov));
             assertUnchanged(d);
         }
     }

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -35,7 +37,7 @@ class CrashTest {
             VhdxCreator.create(img).size((long) SLOTS * CrashWriter.SLOT).blockSize(1 << 20).write();
             int start = rnd.nextInt(SLOTS);
             int flushedOps = CrashWriter.killDuring(img, state, SLOTS, start, 50 + rnd.nextInt(900));
-            try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
                 for (int i = 0; i < SLOTS; i++) {
                     int slot = CrashWriter.slotOf(start, i, SLOTS);
                     byte[] got = h.read((long) slot * CrashWriter.SLOT, CrashWriter.SLOT);
@@ -52,7 +54,7 @@ class CrashTest {
                     }
                 }
             }
-            QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
+            QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
             Files.delete(img);
             runs++;
         }

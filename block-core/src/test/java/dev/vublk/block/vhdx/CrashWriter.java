@@ -1,6 +1,7 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
@@ -62,7 +63,7 @@ public final class CrashWriter {
         int slots = Integer.parseInt(args[2]);
         int start = Integer.parseInt(args[3]);
         try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults());
-             RingHarness h = new RingHarness(image);
+             WorkerDriver h = new WorkerDriver(image);
              FileChannel out = FileChannel.open(state, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
             System.out.println("ready");
             System.out.flush();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -21,7 +22,7 @@ class DifferencingChainTest {
 
     private void write(Path img, byte[] model, long seed, int count) throws Exception {
         Random rnd = new Random(seed);
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             for (int i = 0; i < count; i++) {
                 int len = (1 + rnd.nextInt(64)) * 512;
                 long off = (long) rnd.nextInt((int) ((SIZE - len) / 512)) * 512;
@@ -44,14 +45,14 @@ class DifferencingChainTest {
         write(mid, model, 2, 30);
         VhdxCreator.create(top).parent(mid).blockSize(2 << 20).write();
         write(top, model, 3, 30);
-        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults().withReadOnly(true)); WorkerDriver h = new WorkerDriver(image)) {
             TestImages.assertContent(h, model);
             assertTrue(image.parent() != null && image.parent().parent() != null);
         }
         byte[] after = model.clone();
         // A full-block write makes a block fully present; discarding it leaves zeros, not the
         // parent's older data (discard may show zeros or what the guest last wrote, nothing else).
-        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             byte[] block = TestImages.random(9, 2 << 20);
             h.write(4 << 20, block);
             System.arraycopy(block, 0, model, 4 << 20, block.length);
@@ -66,7 +67,7 @@ class DifferencingChainTest {
             System.arraycopy(new byte[8192], 0, after, 12 << 20, 8192);
             TestImages.assertContent(h, after);
         }
-        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(top, ImageOptions.defaults().withReadOnly(true)); WorkerDriver h = new WorkerDriver(image)) {
             TestImages.assertContent(h, after);
         }
     }

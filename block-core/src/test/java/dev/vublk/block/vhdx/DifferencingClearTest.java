@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.NativeFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -30,11 +31,11 @@ class DifferencingClearTest {
     private Path child(byte[] parent) throws Exception {
         Path base = dir.resolve("base.vhdx"), child = dir.resolve("child.vhdx");
         VhdxCreator.create(base).size(SIZE).blockSize(MIB).write();
-        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, parent);
         }
         VhdxCreator.create(child).parent(base).blockSize(MIB).write();
-        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write((long) FULL * MIB, TestImages.random(11, MIB));
             h.write((long) PARTIAL * MIB + (128 << 10), TestImages.random(12, 256 << 10));
             h.writeZeroes((long) ZERO * MIB, MIB, true);
@@ -70,7 +71,7 @@ class DifferencingClearTest {
         boolean zeroes = op.equals("zeroes");
         byte[] before;
         byte[] after;
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             before = h.read(0, BLOCKS * MIB);
             assertArrayEquals(Arrays.copyOfRange(parent, 0, MIB), Arrays.copyOfRange(before, 0, MIB), "not present: the parent's");
             for (int b = 0; b < BLOCKS; b++) {
@@ -100,7 +101,7 @@ class DifferencingClearTest {
                 }
             }
         }
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults().withReadOnly(true)); WorkerDriver h = new WorkerDriver(image)) {
             assertArrayEquals(after, h.read(0, BLOCKS * MIB), "reopened image reads differently");
         }
     }

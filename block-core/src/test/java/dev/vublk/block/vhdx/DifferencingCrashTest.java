@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -32,7 +33,7 @@ class DifferencingCrashTest {
         Path base = dir.resolve("base.vhdx");
         VhdxCreator.create(base).size(SIZE).blockSize(1 << 20).write();
         byte[] parent = TestImages.random(77, (int) SIZE);
-        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(base, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, parent);
         }
         byte[] baseBefore = Files.readAllBytes(base);
@@ -45,7 +46,7 @@ class DifferencingCrashTest {
             VhdxCreator.create(child).parent(base).blockSize(1 << 20).write();
             int start = rnd.nextInt(SLOTS);
             int flushedOps = CrashWriter.killDuring(child, state, SLOTS, start, 100 + rnd.nextInt(900));
-            try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            try (VhdxImage image = VhdxImage.open(child, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
                 for (int i = 0; i < SLOTS; i++) {
                     int slot = CrashWriter.slotOf(start, i, SLOTS);
                     long at = (long) slot * CrashWriter.SLOT;

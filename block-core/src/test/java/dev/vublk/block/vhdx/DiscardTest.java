@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -21,7 +23,7 @@ class DiscardTest {
         VhdxCreator.create(img).size(size).blockSize(1 << 20).write();
         byte[] model = TestImages.random(3, size);
         long before;
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, model);
             h.flush();
             before = image.metadata().file().allocatedBytes();
@@ -42,8 +44,8 @@ class DiscardTest {
         }
         Path raw = dir.resolve("t.raw");
         Files.write(raw, model);
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 
     @Test
@@ -52,7 +54,7 @@ class DiscardTest {
         int size = 8 << 20;
         VhdxCreator.create(img).size(size).blockSize(1 << 20).write();
         byte[] model = new byte[size];
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             byte[] data = TestImages.random(5, 1 << 20);
             h.write(2 << 20, data);
             System.arraycopy(data, 0, model, 2 << 20, data.length);
@@ -69,7 +71,7 @@ class DiscardTest {
         }
         Path raw = dir.resolve("z.raw");
         Files.write(raw, model);
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 }

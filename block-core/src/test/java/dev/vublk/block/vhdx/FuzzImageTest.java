@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,7 +53,7 @@ class FuzzImageTest {
         for (String name : new String[] {"creator-dynamic", "creator-fixed", "creator-4k-sectors", "qemu-dynamic", "qemu-fixed"}) {
             Path img = dir.resolve(name + ".vhdx");
             FuzzImage.expand(seed(name), img);
-            try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+            try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
                 assertEquals(name.contains("fixed") ? 4L << 20 : 8L << 20, image.size(), name);
                 h.write(4096, new byte[8192]);
                 h.flush();
@@ -64,7 +65,7 @@ class FuzzImageTest {
     void pendingLogSeedIsReplayed() throws Exception {
         Path img = dir.resolve("log.vhdx");
         FuzzImage.expand(seed("creator-pending-log"), img);
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             byte[] page = new byte[4096];
             Arrays.fill(page, (byte) 0x77);
             assertArrayEquals(page, h.read(5L << 20, 4096), "the logged BAT entry points block 5 at the new data");

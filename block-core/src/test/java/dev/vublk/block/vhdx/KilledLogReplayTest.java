@@ -8,14 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.NativeFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A backend SIGKILLed between writing a log entry and applying it leaves an image with a log to
@@ -36,16 +37,14 @@ class KilledLogReplayTest {
         Path img = dir.resolve("k.vhdx");
         VhdxCreator.create(img).size(SIZE).blockSize(1 << 20).write();
         byte[] data = TestImages.random(1, WRITTEN_BLOCKS << 20);
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             h.write(0, data);
             h.flush();
         }
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process child = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                LogKillWriter.class.getName(), img.toString(), scenario).redirectErrorStream(true).start();
-        byte[] out = child.getInputStream().readAllBytes();
-        assertTrue(child.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(LogKillWriter.KILLED, child.exitValue(), "child was not killed at the hook:\n" + new String(out));
+        QemuTools.Result child = QemuTools.run(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                LogKillWriter.class.getName(), img.toString(), scenario);
+        assertEquals(LogKillWriter.KILLED, child.exitCode(), "child was not killed at its crash point:\n" + child.describe());
 
         ImageException pending = assertThrows(ImageException.class,
                 () -> VhdxImage.open(img, ImageOptions.defaults().withReadOnly(true)).close());
@@ -54,16 +53,16 @@ class KilledLogReplayTest {
 
         Path forQemu = dir.resolve("q.vhdx");
         Files.copy(img, forQemu);
-        QemuTool.ok("qemu-img", "check", "-r", "all", "-f", "vhdx", forQemu.toString());
+        QemuTools.runOk("qemu-img", "check", "-r", "all", "-f", "vhdx", forQemu.toString());
         Path qemuRaw = dir.resolve("q.raw");
-        QemuTool.ok("qemu-img", "convert", "-f", "vhdx", "-O", "raw", forQemu.toString(), qemuRaw.toString());
+        QemuTools.runOk("qemu-img", "convert", "-f", "vhdx", "-O", "raw", forQemu.toString(), qemuRaw.toString());
 
         byte[] expected = new byte[(int) (scenario.equals("grow") ? GROWN : SIZE)];
         System.arraycopy(data, 0, expected, 0, data.length);
         if (scenario.equals("zero-block")) {
             Arrays.fill(expected, (int) (ZEROED_BLOCK << 20), (int) ((ZEROED_BLOCK + 1) << 20), (byte) 0);
         }
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             assertEquals(expected.length, image.size());
             TestImages.assertContent(h, expected);
             if (scenario.equals("allocate")) {
@@ -71,9 +70,9 @@ class KilledLogReplayTest {
                         "the logged allocation was replayed");
             }
         }
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
         Path ourRaw = dir.resolve("ours.raw");
-        QemuTool.ok("qemu-img", "convert", "-f", "vhdx", "-O", "raw", img.toString(), ourRaw.toString());
+        QemuTools.runOk("qemu-img", "convert", "-f", "vhdx", "-O", "raw", img.toString(), ourRaw.toString());
         assertArrayEquals(Files.readAllBytes(qemuRaw), Files.readAllBytes(ourRaw), "our replay and qemu's differ");
         assertArrayEquals(expected, Files.readAllBytes(ourRaw));
         assertTrue(changeOnDisk(forQemu, scenario), "qemu's replay wrote the logged change in place");

@@ -1,6 +1,7 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.Fds;
 
 /**
@@ -14,16 +15,16 @@ public final class LogKillWriter {
     public static void main(String[] args) throws Exception {
         String scenario = args[1];
         try (VhdxImage image = VhdxImage.open(java.nio.file.Path.of(args[0]), ImageOptions.defaults());
-             RingHarness h = new RingHarness(image)) {
-            image.metadata().beginWrites();
-            LogWriter.afterEntryDurable = () -> {
+             WorkerDriver h = new WorkerDriver(image)) {
+            // The log starts here, with the kill as its crash point: later writes reuse this log.
+            image.metadata().beginWrites(() -> {
                 try {
                     Fds.kill((int) ProcessHandle.current().pid(), 9);
                     Thread.sleep(60_000);
                 } catch (Exception e) {
                     Runtime.getRuntime().halt(3);
                 }
-            };
+            });
             switch (scenario) {
                 case "allocate" -> h.write(KilledLogReplayTest.ALLOCATED_BLOCK << 20, TestImages.random(9, 64 << 10));
                 case "zero-block" -> h.writeZeroes(KilledLogReplayTest.ZEROED_BLOCK << 20, 1 << 20, true);

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.NativeFile;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -30,8 +32,8 @@ class LogReplayTest {
 
     private Path pendingLogImage() throws Exception {
         Path img = dir.resolve("log.vhdx");
-        QemuTool.ok("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", img.toString(), "" + SIZE);
-        QemuTool.ok("qemu-io", "-f", "vhdx", "-c", "write -P 0x61 0 1M", "-c", "write -P 0x62 3M 64k", img.toString());
+        QemuTools.runOk("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", img.toString(), "" + SIZE);
+        QemuTools.runOk("qemu-io", "-f", "vhdx", "-c", "write -P 0x61 0 1M", "-c", "write -P 0x62 3M 64k", img.toString());
         long batOffset;
         long fileEnd;
         UUID guid = UUID.randomUUID();
@@ -69,26 +71,26 @@ class LogReplayTest {
         ImageException e = assertThrows(ImageException.class, () -> VhdxImage.open(img, ImageOptions.defaults().withReadOnly(true)));
         assertTrue(e.getMessage().contains("must be replayed"), e.getMessage());
 
-        QemuTool.ok("qemu-img", "check", "-r", "all", "-f", "vhdx", forQemu.toString());
+        QemuTools.runOk("qemu-img", "check", "-r", "all", "-f", "vhdx", forQemu.toString());
         Path raw = dir.resolve("q.raw");
-        QemuTool.ok("qemu-img", "convert", "-f", "vhdx", "-O", "raw", forQemu.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "convert", "-f", "vhdx", "-O", "raw", forQemu.toString(), raw.toString());
         byte[] expected = Files.readAllBytes(raw);
         byte[] five = new byte[1 << 20];
         Arrays.fill(five, (byte) 0x77);
         assertArrayEquals(five, Arrays.copyOfRange(expected, 5 << 20, 6 << 20), "qemu applied the logged BAT update");
 
         try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults().withReadOnly(true), true);
-             RingHarness h = new RingHarness(image)) {
+             WorkerDriver h = new WorkerDriver(image)) {
             TestImages.assertContent(h, expected);
         }
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 
     @Test
     void readWriteOpenReplaysWithoutBeingAsked() throws Exception {
         Path img = pendingLogImage();
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             byte[] five = new byte[1 << 20];
             Arrays.fill(five, (byte) 0x77);
             assertArrayEquals(five, h.read(5 << 20, 1 << 20));
@@ -97,6 +99,6 @@ class LogReplayTest {
         try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "r")) {
             assertTrue(f.length() >= fileEndAfterReplay, "file extended to LastFileOffset");
         }
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
     }
 }

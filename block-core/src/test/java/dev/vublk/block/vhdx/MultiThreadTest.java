@@ -1,6 +1,8 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,7 +39,7 @@ class MultiThreadTest {
                         mine.add(s);
                     }
                     Collections.shuffle(mine, new java.util.Random(me));
-                    try (RingHarness h = new RingHarness(image)) {
+                    try (WorkerDriver h = new WorkerDriver(image)) {
                         for (int s : mine) {
                             h.write((long) s * SLOT, TestImages.random(s, SLOT));
                         }
@@ -56,13 +58,13 @@ class MultiThreadTest {
             for (int s = 0; s < SLOTS; s++) {
                 System.arraycopy(TestImages.random(s, SLOT), 0, model, s * SLOT, SLOT);
             }
-            try (RingHarness h = new RingHarness(image)) {
+            try (WorkerDriver h = new WorkerDriver(image)) {
                 TestImages.assertContent(h, model);
             }
         }
         Path raw = dir.resolve("mt.raw");
         Files.write(raw, model);
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 }

@@ -7,6 +7,8 @@ import dev.vublk.block.BlockImage;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -28,7 +30,7 @@ class QemuInteropTest {
      */
     static void createForQemu(Path img, String subformat, String blockSize, int sector) throws Exception {
         if (sector == 512) {
-            QemuTool.ok("qemu-img", "create", "-q", "-f", "vhdx", "-o",
+            QemuTools.runOk("qemu-img", "create", "-q", "-f", "vhdx", "-o",
                     "subformat=" + subformat + ",block_size=" + blockSize, img.toString(), "" + SIZE);
         } else {
             VhdxCreator c = VhdxCreator.create(img).size(SIZE).logicalSectorSize(sector)
@@ -48,13 +50,13 @@ class QemuInteropTest {
         String[][] writes = {{"0x11", "0", "64k"}, {"0x22", "1044480", "8192"}, {"0x33", "5M", "3M"},
                 {"0x44", "" + (SIZE - 4096), "4096"}, {"0x55", "17M", "4096"}};
         for (String[] w : writes) {
-            QemuTool.ok("qemu-io", "-f", "vhdx", "-c", "write -P " + w[0] + " " + w[1] + " " + w[2], img.toString());
+            QemuTools.runOk("qemu-io", "-f", "vhdx", "-c", "write -P " + w[0] + " " + w[1] + " " + w[2], img.toString());
         }
         Path raw = dir.resolve("q.raw");
-        QemuTool.ok("qemu-img", "convert", "-f", "vhdx", "-O", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "convert", "-f", "vhdx", "-O", "raw", img.toString(), raw.toString());
         byte[] expected = Files.readAllBytes(raw);
         try (BlockImage image = Images.open(img, null, ImageOptions.defaults().withReadOnly(true));
-             RingHarness h = new RingHarness(image)) {
+             WorkerDriver h = new WorkerDriver(image)) {
             assertEquals(ImageFormat.VHDX, image.format());
             assertEquals(SIZE, image.size());
             assertEquals(sector, image.requestAlignment());
@@ -80,12 +82,12 @@ class QemuInteropTest {
                 c.fixed();
             }
             c.write();
-            QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
+            QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
         }
         byte[] model = new byte[(int) SIZE];
         Random rnd = new Random(42);
         try (BlockImage image = Images.open(img, ImageFormat.VHDX, ImageOptions.defaults());
-             RingHarness h = new RingHarness(image)) {
+             WorkerDriver h = new WorkerDriver(image)) {
             for (int i = 0; i < 40; i++) {
                 int len = (1 + rnd.nextInt(96)) * 4096;
                 long off = (long) rnd.nextInt((int) ((SIZE - len) / 4096)) * 4096;
@@ -104,7 +106,7 @@ class QemuInteropTest {
         }
         Path raw = dir.resolve("w.raw");
         Files.write(raw, model);
-        QemuTool.ok("qemu-img", "check", "-f", "vhdx", img.toString());
-        QemuTool.ok("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
+        QemuTools.runOk("qemu-img", "check", "-f", "vhdx", img.toString());
+        QemuTools.runOk("qemu-img", "compare", "-f", "vhdx", "-F", "raw", img.toString(), raw.toString());
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.WorkerDriver;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -20,7 +21,7 @@ class SectorSize4kTest {
         long size = 24L << 20;
         VhdxCreator.create(base).size(size).blockSize(1 << 20).logicalSectorSize(4096).write();
         byte[] model = new byte[(int) size];
-        try (VhdxImage img = VhdxImage.open(base, ImageOptions.defaults()); RingHarness h = new RingHarness(img)) {
+        try (VhdxImage img = VhdxImage.open(base, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(img)) {
             assertEquals(4096, img.requestAlignment());
             byte[] d = TestImages.random(1, 3 << 20);
             h.write(512 << 10, d);
@@ -28,13 +29,13 @@ class SectorSize4kTest {
             assertThrows(IOException.class, () -> h.write(512, new byte[512]), "unaligned to 4096 must fail");
         }
         VhdxCreator.create(child).parent(base).blockSize(1 << 20).write();
-        try (VhdxImage img = VhdxImage.open(child, ImageOptions.defaults()); RingHarness h = new RingHarness(img)) {
+        try (VhdxImage img = VhdxImage.open(child, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(img)) {
             byte[] d = TestImages.random(2, 8192);
             h.write((1 << 20) + 4096, d);
             System.arraycopy(d, 0, model, (1 << 20) + 4096, d.length);
             TestImages.assertContent(h, model);
         }
-        try (VhdxImage img = VhdxImage.open(child, ImageOptions.defaults().withReadOnly(true)); RingHarness h = new RingHarness(img)) {
+        try (VhdxImage img = VhdxImage.open(child, ImageOptions.defaults().withReadOnly(true)); WorkerDriver h = new WorkerDriver(img)) {
             TestImages.assertContent(h, model);
         }
     }

@@ -2,6 +2,7 @@ package dev.vublk.block.vhdx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import dev.vublk.block.WorkerDriver;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -26,7 +27,7 @@ final class TestImages {
     }
 
     /** Reads the whole image in chunks and compares with the model. */
-    static void assertContent(RingHarness h, byte[] model) throws Exception {
+    static void assertContent(WorkerDriver h, byte[] model) throws Exception {
         int chunk = 4 << 20;
         for (int off = 0; off < model.length; off += chunk) {
             int len = Math.min(chunk, model.length - off);

@@ -1,6 +1,8 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageOptions;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.WorkerDriver;
 import dev.vublk.uring.NativeFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -49,12 +51,12 @@ public final class VhdxFuzzSeeds {
             seed(out, "creator-differencing-parent-missing", child, RESEAL, requests);
 
             Path qemuDynamic = work.resolve("qd.vhdx");
-            QemuTool.ok("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M,log_size=1M", qemuDynamic.toString(), "8M");
-            QemuTool.ok("qemu-io", "-f", "vhdx", "-c", "write -P 0x61 0 8k", "-c", "write -P 0x62 3M 4k", qemuDynamic.toString());
+            QemuTools.runOk("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M,log_size=1M", qemuDynamic.toString(), "8M");
+            QemuTools.runOk("qemu-io", "-f", "vhdx", "-c", "write -P 0x61 0 8k", "-c", "write -P 0x62 3M 4k", qemuDynamic.toString());
             seed(out, "qemu-dynamic", qemuDynamic, RESEAL, requests);
 
             Path qemuFixed = work.resolve("qf.vhdx");
-            QemuTool.ok("qemu-img", "create", "-q", "-f", "vhdx", "-o", "subformat=fixed,block_size=1M,log_size=1M",
+            QemuTools.runOk("qemu-img", "create", "-q", "-f", "vhdx", "-o", "subformat=fixed,block_size=1M,log_size=1M",
                     qemuFixed.toString(), "4M");
             seed(out, "qemu-fixed", qemuFixed, RESEAL, requests);
 
@@ -83,7 +85,7 @@ public final class VhdxFuzzSeeds {
     }
 
     private static void writeSome(Path img) throws Exception {
-        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); RingHarness h = new RingHarness(image)) {
+        try (VhdxImage image = VhdxImage.open(img, ImageOptions.defaults()); WorkerDriver h = new WorkerDriver(image)) {
             byte[] a = new byte[8192];
             Arrays.fill(a, (byte) 0x41);
             h.write(0, a);

@@ -96,15 +96,15 @@ class VhdxImageFuzzTest {
                 long offset = at * UNIT;
                 int length = count * UNIT;
                 switch (kind % 5) {
-                    case 0 -> d.readInto(offset, arena.allocate(length, UNIT));
+                    case 0 -> d.tryReadInto(offset, arena.allocate(length, UNIT));
                     case 1 -> {
                         byte[] data = new byte[length];
                         Arrays.fill(data, fill);
-                        d.write(offset, data);
+                        d.tryWrite(offset, data);
                     }
-                    case 2 -> d.discard(offset, length);
-                    case 3 -> d.writeZeroes(offset, length, (fill & 1) != 0);
-                    default -> d.flush();
+                    case 2 -> d.tryDiscard(offset, length);
+                    case 3 -> d.tryWriteZeroes(offset, length, (fill & 1) != 0);
+                    default -> d.tryFlush();
                 }
             }
         }

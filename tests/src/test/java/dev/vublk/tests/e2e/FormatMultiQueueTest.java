@@ -1,12 +1,10 @@
 package dev.vublk.tests.e2e;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import dev.vublk.tests.backend.BackendKind;
 import dev.vublk.tests.backend.BackendSpec;
 import dev.vublk.tests.frontend.FrontendOptions;
+import dev.vublk.tests.vm.QemuImg;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -19,28 +17,19 @@ class FormatMultiQueueTest {
     @TempDir
     Path dir;
 
-    private static String run(List<String> command) throws Exception {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), String.join(" ", command) + ":\n" + out);
-        return out;
-    }
-
     @ParameterizedTest(name = "{0} with {1} queues")
     @CsvSource({"qcow2, 2", "qcow2, 4", "vhdx, 2", "vhdx, 4"})
     void concurrentAllocatingWritesThroughTheDevice(String format, int queues) throws Exception {
         Path image = dir.resolve("disk." + format);
-        run(List.of("qemu-img", "create", "-q", "-f", format, image.toString(), "64M"));
+        QemuImg.create(format, image, 64 << 20);
         try (BackendFixture f = new BackendFixture(BackendKind.OURS_IN_PROCESS, dir)) {
             f.start(new BackendSpec(image, format, queues, false, "fmt", 512, true));
             ConcurrentIoChecker checker = new ConcurrentIoChecker(f.open(FrontendOptions.qemu(queues)),
                     BackendFixture.IMAGE_BYTES / 512);
             checker.run(300);
             f.close(); // the image is closed (flushed) before qemu-img looks at it
-            run(List.of("qemu-img", "check", "-f", format, image.toString()));
-            Path raw = dir.resolve("disk-as-raw.img");
-            run(List.of("qemu-img", "convert", "-f", format, "-O", "raw", image.toString(), raw.toString()));
-            checker.verifyRawFile(raw);
+            QemuImg.assertCheckClean(format, image);
+            checker.verifyRawFile(QemuImg.toRaw(format, image, dir.resolve("disk-as-raw.img")));
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.vublk.tests.vm;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
@@ -10,6 +11,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Host-side image preparation and checks for VM tests. */
@@ -81,23 +83,56 @@ public final class HostImages {
         return HexFormat.of().formatHex(sha256().digest(data));
     }
 
-    /** Runs a host tool; a missing tool or non-zero exit fails with its output. */
-    public static String run(List<String> command) throws IOException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    /** What a host tool did: its exit status and both of its output streams. */
+    public record Result(int exitCode, String stdout, String stderr) {
+        public String describe() {
+            return "exit " + exitCode + "\nstdout: " + stdout + "\nstderr: " + stderr;
+        }
+    }
+
+    /**
+     * Runs a host tool to its end (at most two minutes, then it is killed) and returns what it
+     * did. Both pipes are drained on their own threads while this one waits: a tool filling one
+     * (qemu-img check listing leaks on stderr) never blocks on it. The one place the tests module
+     * starts such tools; block-core's tests have their own (QemuTools), since this module does not
+     * build on block-core's test classes.
+     */
+    public static Result exec(List<String> command) throws IOException {
+        Process p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        CompletableFuture<String> out = drain(p.getInputStream());
+        CompletableFuture<String> err = drain(p.getErrorStream());
         try {
             if (!p.waitFor(2, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new IOException(command + " timed out");
+                p.destroyForcibly().waitFor();
+                throw new IOException(command + " timed out after 2 minutes\nstdout: " + out.join() + "\nstderr: " + err.join());
             }
         } catch (InterruptedException e) {
+            p.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new IOException("interrupted: " + command, e);
         }
-        if (p.exitValue() != 0) {
-            throw new IOException(command + " exited with " + p.exitValue() + ": " + out);
+        return new Result(p.exitValue(), out.join(), err.join());
+    }
+
+    private static CompletableFuture<String> drain(InputStream in) {
+        CompletableFuture<String> text = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try (in) {
+                text.complete(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                text.complete("(unreadable: " + e.getMessage() + ")");
+            }
+        });
+        return text;
+    }
+
+    /** Runs a host tool; a missing tool or non-zero exit fails with both its streams. Returns stdout. */
+    public static String run(List<String> command) throws IOException {
+        Result r = exec(command);
+        if (r.exitCode() != 0) {
+            throw new IOException(command + " failed: " + r.describe());
         }
-        return out;
+        return r.stdout();
     }
 
     private static MessageDigest sha256() {

@@ -86,7 +86,7 @@ class OurVmTest {
             assertEquals("0", r.get("fio_" + pass + "_exit"), pass + " exit status");
             assertEquals("0", r.get("fio_" + pass + "_err"), pass + " error");
         }
-        Path raw = format.equals("raw") ? image : QemuImg.toRaw(image, dir.resolve("fio-as-raw.img"));
+        Path raw = format.equals("raw") ? image : QemuImg.toRaw(format, image, dir.resolve("fio-as-raw.img"));
         String host = HostImages.sha256(raw, 64 * MIB);
         assertEquals(host, r.get("sha256"), "the guest read back something other than the image holds");
         assertNotEquals(HostImages.zeroSha256(64 * MIB), host, "fio wrote nothing");
@@ -94,7 +94,7 @@ class OurVmTest {
             assertTrue(r.getLong("irq_virtio0-req." + q) > 0, "queue " + q + " unused: " + r.results());
         }
         if (!format.equals("raw")) {
-            QemuImg.assertCheckClean(image);
+            QemuImg.assertCheckClean(format, image);
         }
     }
 

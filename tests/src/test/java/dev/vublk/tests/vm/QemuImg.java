@@ -6,28 +6,24 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 
-/** qemu-img for the VM tests: images in each format, conversion back to raw, and checks. */
-final class QemuImg {
+/** qemu-img for the tests module: images in each format, conversion back to raw, and checks. */
+public final class QemuImg {
     private QemuImg() {}
 
-    static void create(String format, Path image, long bytes) throws IOException {
+    public static void create(String format, Path image, long bytes) throws IOException {
         HostImages.run(List.of("qemu-img", "create", "-q", "-f", format, image.toString(), Long.toString(bytes)));
     }
 
-    static Path toRaw(Path image, Path raw) throws IOException {
-        HostImages.run(List.of("qemu-img", "convert", "-O", "raw", image.toString(), raw.toString()));
+    /** The guest's view of {@code image} as a raw file at {@code raw}. */
+    public static Path toRaw(String format, Path image, Path raw) throws IOException {
+        HostImages.run(List.of("qemu-img", "convert", "-f", format, "-O", "raw", image.toString(), raw.toString()));
         return raw;
     }
 
-    static void assertCheckClean(Path image) throws IOException {
-        Process p = new ProcessBuilder("qemu-img", "check", image.toString()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        try {
-            assertEquals(0, p.waitFor(), "qemu-img check " + image + ":\n" + out);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
+    /** {@code qemu-img check} finds neither corruption nor leaks (exit 0). */
+    public static void assertCheckClean(String format, Path image) throws IOException {
+        HostImages.Result r = HostImages.exec(List.of("qemu-img", "check", "-f", format, image.toString()));
+        assertEquals(0, r.exitCode(), "qemu-img check " + image + ":\n" + r.describe());
     }
 
     /** Bytes the file system holds for the file: drops when holes are punched. */

@@ -1,39 +1,53 @@
-package dev.vublk.block.qcow2;
+package dev.vublk.block.engine;
 
+import dev.vublk.block.Pending;
+import dev.vublk.block.Mapping;
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.NativeException;
-import java.io.IOException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * Resumes work on a queue thread when another queue finishes an allocation this one waits for:
+ * Resumes work on a queue thread when another queue finishes what this one waits for (an
+ * allocation of the same range, a metadata write-back):
  * the committing thread posts the retry and writes an eventfd that this queue's ring polls, so
- * the retry runs on the right thread without it ever blocking.
+ * the retry runs on the right thread without it ever blocking. The eventfd is made on the first
+ * wait: images without allocations never need one.
  */
-final class QueueWakeup {
+final class CrossQueueWakeup {
     private final IoUring ring;
-    private final EventFd wake;
     private final ConcurrentLinkedQueue<Runnable> posted = new ConcurrentLinkedQueue<>();
+    private EventFd wake;
     private int waiting;
     private boolean pollArmed;
+    private boolean closed;
 
-    QueueWakeup(IoUring ring) throws IOException {
+    CrossQueueWakeup(IoUring ring) {
         this.ring = ring;
-        this.wake = EventFd.create(EventFd.EFD_NONBLOCK);
     }
 
-    /** Runs {@code resume} on this queue's thread once {@code a} has committed or failed. */
-    void after(QcowMetadata meta, PendingAllocation a, Runnable resume) throws NativeException {
+    /** Runs {@code resume} on this queue's thread once {@code a} is over. */
+    void after(Mapping mapping, Pending a, Runnable resume) throws NativeException {
+        if (wake == null) {
+            wake = EventFd.create(EventFd.EFD_NONBLOCK);
+        }
         waiting++;
-        if (!meta.await(a, () -> post(resume))) {
+        if (!mapping.await(a, () -> post(resume))) {
             post(resume);
         }
         armPoll();
     }
 
-    /** Hands {@code task} to this queue's thread; callable from any thread. */
-    private void post(Runnable task) {
+    /**
+     * Hands {@code task} to this queue's thread; callable from any thread. A queue that closed
+     * meanwhile (it failed and drained with requests still waiting) drops the task: the thread
+     * committing the allocation must not fail for it, nor write to a descriptor number that may
+     * already name another file.
+     */
+    private synchronized void post(Runnable task) {
+        if (closed) {
+            return;
+        }
         posted.add(task);
         try {
             wake.write(1);
@@ -70,7 +84,10 @@ final class QueueWakeup {
         }
     }
 
-    void close() {
-        wake.close();
+    synchronized void close() {
+        closed = true;
+        if (wake != null) {
+            wake.close();
+        }
     }
 }

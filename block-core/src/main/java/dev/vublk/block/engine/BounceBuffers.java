@@ -1,7 +1,8 @@
-package dev.vublk.block;
+package dev.vublk.block.engine;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 
 /**
@@ -9,9 +10,11 @@ import java.util.ArrayList;
  * kernel refuses guest memory that misses the device's alignment, so such a transfer is copied
  * through an aligned buffer of ours. Buffers are reused across requests, and all of them
  * together, idle or on loan, never exceed {@link #BUDGET_BYTES}: a guest sending large or many
- * misaligned requests cannot grow the process. A transfer that does not fit is refused (its
- * request fails with IOERR); the budget covers 16 concurrent bounced transfers of 1 MiB (the
- * config space's size_max), or one of 16 MiB.
+ * misaligned requests cannot grow the process. A transfer larger than the whole budget is
+ * refused (its request fails with IOERR); one that fits but finds the budget on loan waits, in
+ * order, for buffers to come back ({@link #borrow}). The budget covers 16 concurrent bounced
+ * transfers of 1 MiB (the config space's size_max), or one of 16 MiB. Copy-on-write clusters
+ * come from the same budget.
  *
  * <p>One queue thread uses an instance; {@link #close} runs on that thread once its ring has
  * drained, so no buffer is freed while the kernel may still use it.
@@ -40,7 +43,18 @@ public final class BounceBuffers implements AutoCloseable {
         }
     }
 
+    /** Receives a buffer once the budget has room for it. */
+    interface Borrower {
+        /** Bytes wanted. */
+        long bounceBytes();
+
+        /** The buffer, on loan until {@link #give}; may run inside {@link #give} of another one. */
+        void lend(Buffer b);
+    }
+
     private final ArrayList<Buffer> idle = new ArrayList<>();
+    private final ArrayDeque<Borrower> waiting = new ArrayDeque<>();
+    private boolean serving;
     private long allocated;
 
     /**
@@ -75,9 +89,49 @@ public final class BounceBuffers implements AutoCloseable {
         return new Buffer(arena, arena.allocate(size, ALIGNMENT));
     }
 
-    /** Returns a buffer for reuse; its transfer has completed. */
+    /**
+     * Lends {@code who} a buffer now or, when the budget is on loan, once enough comes back;
+     * borrowers are served in order, so a large one is not starved by small ones.
+     *
+     * @return false when the size can never fit the budget (nothing is lent then)
+     */
+    boolean borrow(Borrower who) {
+        long bytes = who.bounceBytes();
+        if (bytes <= 0 || bytes > BUDGET_BYTES) {
+            return false;
+        }
+        Buffer b = waiting.isEmpty() ? take(bytes) : null;
+        if (b == null) {
+            waiting.add(who);
+        } else {
+            who.lend(b);
+        }
+        return true;
+    }
+
+    /** Borrowers waiting for room. */
+    int waiting() {
+        return waiting.size();
+    }
+
+    /** Returns a buffer for reuse; its transfer has completed. Waiting borrowers are served. */
     public void give(Buffer b) {
         idle.add(b);
+        if (serving) {
+            return; // the loop below, further up the stack, sees this buffer
+        }
+        serving = true;
+        try {
+            while (!waiting.isEmpty()) {
+                Buffer next = take(waiting.peek().bounceBytes());
+                if (next == null) {
+                    break;
+                }
+                waiting.poll().lend(next);
+            }
+        } finally {
+            serving = false;
+        }
     }
 
     /** Bytes held, idle and on loan: never more than {@link #BUDGET_BYTES}. */

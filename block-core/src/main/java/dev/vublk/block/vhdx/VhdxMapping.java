@@ -1,0 +1,117 @@
+package dev.vublk.block.vhdx;
+
+import dev.vublk.block.ClearStep;
+import dev.vublk.block.Mapping;
+import dev.vublk.block.MappingRuns;
+import dev.vublk.block.WriteStep;
+import dev.vublk.block.storage.Storage;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * The VHDX mapping of one queue. Lookups resolve through the BAT, the sector bitmaps and the
+ * parent chain without a lock. A write goes in place, block by block, after giving a block
+ * without data its space (through the log, before the data is written: new space reads as
+ * zeros); in a partially present block the written sectors are marked present once their data
+ * is down, which is what the step's token (the block) asks of {@link #written}. Discard and
+ * write-zeroes follow {@link ClearPolicy}.
+ */
+final class VhdxMapping implements Mapping {
+    private final VhdxImage image;
+    private final VhdxMetadata meta;
+    private final Storage data;
+    private final List<Storage> dataStorages;
+    private final Extent extent = new Extent();
+
+    VhdxMapping(VhdxImage image) {
+        this.image = image;
+        this.meta = image.metadata();
+        this.data = image.dataStorage();
+        this.dataStorages = List.of(data);
+    }
+
+    @Override
+    public boolean writable() {
+        return !image.readOnly();
+    }
+
+    @Override
+    public void lookup(long offset, long length, MappingRuns out) throws IOException {
+        for (long pos = 0; pos < length; ) {
+            image.resolve(offset + pos, length - pos, extent);
+            long n = extent.length;
+            if (n <= 0) {
+                throw new IOException("range ends past the disk (resized meanwhile?)");
+            }
+            if (extent.kind == Extent.DATA) {
+                out.data(offset + pos, n, extent.storage, extent.hostOffset);
+            } else {
+                out.zero(offset + pos, n);
+            }
+            pos += n;
+        }
+    }
+
+    @Override
+    public void planWrite(long pos, long end, WriteStep step) throws IOException {
+        meta.beginWrites();
+        long bs = meta.blockSize();
+        long block = pos / bs;
+        long inBlock = pos % bs;
+        long len = Math.min(end - pos, bs - inBlock);
+        long raw = meta.payloadEntry(block);
+        if (!BatEntry.hasData(BatEntry.state(raw))) {
+            raw = meta.allocate(block);
+        }
+        boolean partial = BatEntry.state(raw) == BatEntry.PARTIALLY_PRESENT;
+        step.inPlace(pos + len, data, BatEntry.fileOffset(raw) + inBlock, partial ? block : -1);
+    }
+
+    /** Sectors of a partially present block were written or zeroed: they are now present. */
+    @Override
+    public void written(long block, long guestOffset, long length, boolean ok) throws IOException {
+        if (ok) {
+            int ls = meta.logicalSectorSize();
+            long inBlock = guestOffset % meta.blockSize();
+            meta.setSectorsPresent(block, inBlock / ls, length / ls, true);
+        }
+    }
+
+    @Override
+    public void planClear(long pos, long end, boolean discard, boolean mayUnmap, ClearStep step) throws IOException {
+        meta.beginWrites();
+        long bs = meta.blockSize();
+        long block = pos / bs;
+        long inBlock = pos % bs;
+        long len = Math.min(end - pos, bs - inBlock);
+        long stepEnd = pos + len;
+        boolean whole = inBlock == 0 && (len == bs || stepEnd == image.size());
+        long raw = meta.payloadEntry(block);
+        long host = BatEntry.fileOffset(raw) + inBlock;
+        switch (ClearPolicy.action(meta, BatEntry.state(raw), whole, !discard, mayUnmap)) {
+            case ClearPolicy.ZERO_IN_PLACE -> step.zeroStorage(stepEnd, data, host, false, -1);
+            case ClearPolicy.PUNCH -> step.zeroStorage(stepEnd, data, host, true, -1);
+            case ClearPolicy.ZERO_AND_MARK -> step.zeroStorage(stepEnd, data, host, mayUnmap, block);
+            case ClearPolicy.ALLOCATE_ZERO_AND_MARK -> {
+                long fresh = meta.allocate(block);
+                boolean partial = BatEntry.state(fresh) == BatEntry.PARTIALLY_PRESENT;
+                step.zeroStorage(stepEnd, data, BatEntry.fileOffset(fresh) + inBlock, false, partial ? block : -1);
+            }
+            case ClearPolicy.STATE_ZERO -> {
+                meta.releaseBlock(block, BatEntry.ZERO);
+                step.done(stepEnd);
+            }
+            case ClearPolicy.STATE_UNMAPPED -> {
+                meta.releaseBlock(block, BatEntry.UNMAPPED);
+                step.done(stepEnd);
+            }
+            default -> step.done(stepEnd); // NOTHING: the range already reads as the operation allows
+        }
+    }
+
+
+    @Override
+    public List<Storage> dataStorages() {
+        return dataStorages;
+    }
+}

@@ -1,0 +1,108 @@
+package dev.vublk.block.contract;
+
+import dev.vublk.block.ImageFormat;
+import dev.vublk.block.QemuTools;
+import dev.vublk.block.vhdx.VhdxCreator;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
+import java.util.Random;
+
+/**
+ * The images the contract runs over: each format fresh, and the two with something below them (a
+ * QCOW2 over a backing file, a VHDX differencing disk over its parent), where unwritten space
+ * shows the lower image's data. Every image is {@link #SIZE} bytes; the lower images hold random
+ * data in their first {@link #LOWER_DATA} bytes and zeros after.
+ */
+public enum Fixture {
+    RAW(ImageFormat.RAW, 64 << 10, false),
+    QCOW2(ImageFormat.QCOW2, 64 << 10, false),
+    VHDX(ImageFormat.VHDX, 1 << 20, false),
+    QCOW2_OVER_BACKING_FILE(ImageFormat.QCOW2, 64 << 10, true),
+    VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true);
+
+    public static final int SIZE = 16 << 20;
+    public static final int LOWER_DATA = 8 << 20;
+    /** The lower image's data as a RAW file, beside every layered fixture. */
+    public static final String LOWER_RAW = "lower.raw";
+
+    public final ImageFormat format;
+    /** The allocation unit requests are placed around: qcow2 cluster, VHDX block (RAW: as qcow2). */
+    public final int unit;
+    public final boolean layered;
+
+    Fixture(ImageFormat format, int unit, boolean layered) {
+        this.format = format;
+        this.unit = unit;
+        this.layered = layered;
+    }
+
+    /**
+     * Whether qemu-img can open the image: QEMU has no VHDX differencing disks ("Operation not
+     * supported"), so that fixture is judged by reading it back after a reopen, and its parent by
+     * qemu-img (it must be unchanged).
+     */
+    public boolean qemuOpens() {
+        return this != VHDX_DIFFERENCING;
+    }
+
+    /** The lower image of a layered fixture, as {@link #create} left it in {@code dir}. */
+    public Path lowerImage(Path dir) {
+        return dir.resolve(this == VHDX_DIFFERENCING ? "parent.vhdx" : LOWER_RAW);
+    }
+
+    /** qemu-img's name of the format. */
+    public String qemuFormat() {
+        return format.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** The guest's view of a fresh image of this fixture. */
+    public byte[] initialContent() {
+        byte[] content = new byte[SIZE];
+        if (layered) {
+            System.arraycopy(lowerData(), 0, content, 0, LOWER_DATA);
+        }
+        return content;
+    }
+
+    private static byte[] lowerData() {
+        byte[] b = new byte[LOWER_DATA];
+        new Random(0x10EE).nextBytes(b);
+        return b;
+    }
+
+    /** Creates the image (and its lower image) in {@code dir}; returns the image to open. */
+    public Path create(Path dir) throws IOException {
+        Path image = dir.resolve("image." + qemuFormat());
+        switch (this) {
+            case RAW -> sparseFile(image);
+            case QCOW2 -> QemuTools.create(image, "qcow2", "cluster_size=" + unit, SIZE);
+            case VHDX -> VhdxCreator.create(image).size(SIZE).blockSize(unit).write();
+            case QCOW2_OVER_BACKING_FILE -> {
+                Path backing = lowerRaw(dir);
+                QemuTools.create(image, "qcow2", "cluster_size=" + unit + ",backing_file=" + backing + ",backing_fmt=raw", SIZE);
+            }
+            case VHDX_DIFFERENCING -> {
+                Path parent = lowerImage(dir);
+                QemuTools.img("convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=" + unit, lowerRaw(dir).toString(), parent.toString());
+                VhdxCreator.create(image).parent(parent).blockSize(unit).write();
+            }
+        }
+        return image;
+    }
+
+    private static Path lowerRaw(Path dir) throws IOException {
+        Path raw = dir.resolve(LOWER_RAW);
+        sparseFile(raw);
+        try (RandomAccessFile f = new RandomAccessFile(raw.toFile(), "rw")) {
+            f.write(lowerData());
+        }
+        return raw;
+    }
+
+    private static void sparseFile(Path file) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(SIZE);
+        }
+    }
+}
