@@ -51,3 +51,18 @@ build_jar() {
   log "building $JAR"
   (cd "$ROOT" && mvn -q -B -DskipTests -pl launcher -am package) || die "build failed"
 }
+
+# Builds the launcher jar and the test frontend the benchmarks run (no tests, no install).
+build_bench() {
+  ensure_maven
+  log "building the launcher jar and the test frontend"
+  (cd "$ROOT" && mvn -q -B -DskipTests -pl launcher,tests -am package) || die "build failed"
+}
+
+# Runs a benchmark main class of the tests module against the built jar: run_bench CLASS ARGS...
+run_bench() {
+  local class="$1"; shift
+  [ -f "$JAR" ] || die "$JAR is missing (run without --no-build)"
+  exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xss1m \
+    -cp "$ROOT/tests/target/classes:$JAR" "$class" --jar "$JAR" "$@"
+}

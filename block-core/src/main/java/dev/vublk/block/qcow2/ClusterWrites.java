@@ -2,10 +2,12 @@ package dev.vublk.block.qcow2;
 
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
+import java.lang.invoke.VarHandle;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.StampedLock;
 
 /**
  * Decides what writes and zeroing do to guest clusters, and changes L2 entries when they are
@@ -18,6 +20,7 @@ final class ClusterWrites {
     private final L2Tables tables;
     private final RefcountManager refcounts;
     private final NativeFile dataFile;
+    private final StampedLock lock;
     private final Lock readLock;
     private final Lock writeLock;
     private final int clusterBits;
@@ -29,13 +32,14 @@ final class ClusterWrites {
     private final Map<Long, PendingAllocation> pending = new HashMap<>();
 
     ClusterWrites(QcowMetadata meta, L2Tables tables, RefcountManager refcounts, NativeFile dataFile, QcowHeader h,
-                  boolean hasBacking, Lock readLock, Lock writeLock) {
+                  boolean hasBacking, StampedLock lock) {
         this.meta = meta;
         this.tables = tables;
         this.refcounts = refcounts;
         this.dataFile = dataFile;
-        this.readLock = readLock;
-        this.writeLock = writeLock;
+        this.lock = lock;
+        this.readLock = lock.asReadLock();
+        this.writeLock = lock.asWriteLock();
         this.clusterBits = h.clusterBits();
         this.clusterSize = h.clusterSize();
         this.extended = h.extendedL2();
@@ -64,28 +68,62 @@ final class ClusterWrites {
     /**
      * The fast path of a write to {@code [pos, end)} inside one guest cluster: the host offset
      * when the cluster is cached and ours (registered in {@code inflight}, see
-     * {@link InflightWrites#add}), or -1 when {@link #plan} must decide. Read lock only, no allocation.
+     * {@link InflightWrites#add}), or -1 when {@link #plan} must decide. No allocation.
+     *
+     * <p>It first looks without locking (an optimistic read of the {@link StampedLock}): every
+     * request of every queue takes this path, and even a read lock is a compare-and-set on the
+     * one word all queues share, which bounces its cache line between the cores of two queue
+     * threads on each request. The range is registered before the stamp is validated, with a
+     * full fence between: a thread that changes the entry (and so could free the cluster) takes
+     * the write lock first, so either this validation sees it and the registration is undone,
+     * or that thread's later check of the registrations sees this write.
      */
     long inPlace(long pos, long end, InflightWrites inflight, int runSlot) throws IOException {
         meta.checkWritable();
         int l1Index = tables.l1Index(pos);
+        long stamp = lock.tryOptimisticRead();
+        if (stamp != 0) {
+            long host;
+            try {
+                host = hostInPlace(l1Index, pos, end);
+            } catch (IOException | RuntimeException torn) {
+                host = -2; // read while a writer changed the tables: decide under the lock
+            }
+            if (host >= 0) {
+                inflight.add(runSlot, host, host + (end - pos));
+                VarHandle.fullFence();
+                if (lock.validate(stamp)) {
+                    return host;
+                }
+                inflight.undoAdd(runSlot, host);
+            } else if (host == -1 && lock.validate(stamp)) {
+                return -1;
+            }
+        }
         readLock.lock();
         try {
-            MetadataTable t = tables.cachedOwned(l1Index);
-            if (t == null) {
-                return -1;
+            long host = hostInPlace(l1Index, pos, end);
+            if (host >= 0) {
+                inflight.add(runSlot, host, host + (end - pos));
             }
-            int i = tables.l2Index(pos);
-            long e = tables.entry(t, i);
-            if (!writableInPlace(e, tables.bitmap(t, i), pos, end)) {
-                return -1;
-            }
-            long host = L2Entry.offset(e) + (pos & (clusterSize - 1));
-            inflight.add(runSlot, host, host + (end - pos));
             return host;
         } finally {
             readLock.unlock();
         }
+    }
+
+    /** Where {@code [pos, end)} can be written in place, or -1; reads the cached tables only. */
+    private long hostInPlace(int l1Index, long pos, long end) throws IOException {
+        MetadataTable t = tables.cachedOwned(l1Index);
+        if (t == null) {
+            return -1;
+        }
+        int i = tables.l2Index(pos);
+        long e = tables.entry(t, i);
+        if (!writableInPlace(e, tables.bitmap(t, i), pos, end)) {
+            return -1;
+        }
+        return L2Entry.offset(e) + (pos & (clusterSize - 1));
     }
 
     /** The slow path of a write: loads or copies tables, allocates, or finds the cluster busy. */
@@ -131,6 +169,11 @@ final class ClusterWrites {
             } else {
                 host = refcounts.allocate(1);
                 fresh = true;
+                if (!extended && refcounts.lastAllocationUnwritten() && readsAsZeros(e)) {
+                    // The rest of the cluster reads as zeros before and after: write only the guest's bytes.
+                    cowStart = pos;
+                    cowEnd = end;
+                }
             }
             PendingAllocation p = new PendingAllocation(gc, host, cowStart, cowEnd, clusterBits, fresh);
             pending.put(gc, p);
@@ -182,6 +225,22 @@ final class ClusterWrites {
         } finally {
             writeLock.unlock();
         }
+    }
+
+    /**
+     * Whether a guest cluster with (standard) entry {@code e} reads as zeros: a zero cluster, or
+     * one that is unallocated in an image without a backing file. Copying its old contents into a
+     * new cluster that already reads as zeros would only write zeros over zeros: for a 4 KiB
+     * write into a 64 KiB cluster, 15 of every 16 bytes written.
+     */
+    private boolean readsAsZeros(long e) {
+        if (L2Entry.compressed(e)) {
+            return false;
+        }
+        if (zeroFlag && (e & L2Entry.ZERO) != 0) {
+            return true;
+        }
+        return L2Entry.offset(e) == 0 && !hasBacking;
     }
 
     /** Frees, after the next flush, what entry {@code old} referenced unless it is still {@code keep}. */

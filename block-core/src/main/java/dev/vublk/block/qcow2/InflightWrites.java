@@ -8,10 +8,11 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * flusher keeps the free pending while any queue's range overlaps it, so the cluster cannot be
  * reallocated and then receive the late write.
  *
- * <p>Ranges are added by the owning queue thread under the metadata lock (read or write), which
- * is what makes them visible to a flusher holding the write lock: a write found through an L2
- * entry is registered before that entry can change. Removal needs no lock: a flusher seeing a
- * range a moment too long only defers a free to the next flush.
+ * <p>Ranges are added by the owning queue thread under the metadata lock (read or write), or
+ * during an optimistic read that is validated after the range is added (and undone when it
+ * fails), which is what makes them visible to a flusher holding the write lock: a write found
+ * through an L2 entry is registered before that entry can change. Removal needs no lock: a
+ * flusher seeing a range a moment too long only defers a free to the next flush.
  */
 final class InflightWrites {
     private static final long FREE = -1;
@@ -57,6 +58,19 @@ final class InflightWrites {
         r.set(2 * s + 1, end);
         r.set(2 * s, start);
         lastSlot = s;
+    }
+
+    /**
+     * Takes back the last {@link #add}{@code (extend, start, ...)}: the slot it extended ends at
+     * {@code start} again, or the slot it took is free again. Owner thread.
+     */
+    void undoAdd(int extend, long start) {
+        if (lastSlot == extend) {
+            ranges.set(2 * extend + 1, start); // a new slot never equals extend, which was in use
+        } else {
+            remove(lastSlot);
+        }
+        lastSlot = -1;
     }
 
     /** The slot the last {@link #add} used. */

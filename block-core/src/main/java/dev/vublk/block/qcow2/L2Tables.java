@@ -162,9 +162,9 @@ final class L2Tables {
         l1 = grown;
     }
 
-    /** Whether dirty L2 tables fill half the cache (see {@link TableCache#dirtyOverHalf}). */
-    boolean dirtyOverHalf() {
-        return cache.dirtyOverHalf();
+    /** Whether dirty L2 tables must be written back (see {@link TableCache#needsWriteBack}). */
+    boolean needsWriteBack() {
+        return cache.needsWriteBack();
     }
 
     /** Copies of the dirty L2 tables for a write-back; they stay dirty until the copies landed. */

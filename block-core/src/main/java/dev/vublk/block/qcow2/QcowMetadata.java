@@ -73,7 +73,7 @@ public final class QcowMetadata {
         if (file.writable()) {
             this.refcounts = new RefcountManager(file, header, RefcountManager.loadTable(file, header), cacheTables,
                     this::tableMoved);
-            this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, read, write);
+            this.writes = new ClusterWrites(this, tables, refcounts, dataFile, header, hasBacking, lock);
             this.flusher = new MetadataFlusher(this, tables, refcounts, imageStorage, dataStorage, header.hasDataFile(), write);
             this.resizer = new MetadataResize(this, tables, refcounts, writes, flusher, file, write);
         } else {
@@ -240,16 +240,16 @@ public final class QcowMetadata {
     }
 
     /**
-     * Whether dirty metadata must be written back before another change: dirty tables fill half
-     * of either cache or frees pile up, so a guest that never flushes cannot grow the caches.
-     * Asked before an operation that may dirty more, never after one (an allocation already made
-     * must commit, not wait on a write-back). Each such operation dirties at most one L2 table
-     * and three refcount blocks, so dirty tables stay within half the budget plus that much per
-     * allocation in flight. The counters are read without the lock: a stale value only moves the
-     * write-back one operation later.
+     * Whether dirty metadata must be written back before another change: either cache is full
+     * with half of it dirty, or frees pile up, so a guest that never flushes cannot grow the
+     * caches. Asked before an operation that may dirty more, never after one (an allocation
+     * already made must commit, not wait on a write-back). Each such operation dirties at most
+     * one L2 table and three refcount blocks, so a full cache stays within its budget plus that
+     * much per allocation in flight. The counters are read without the lock: a stale value only
+     * moves the write-back one operation later.
      */
     boolean needsWriteBack() {
-        return refcounts != null && (tables.dirtyOverHalf() || refcounts.dirtyOverBudget());
+        return refcounts != null && (tables.needsWriteBack() || refcounts.needsWriteBack());
     }
 
     /** See {@link MetadataFlusher#begin}. */

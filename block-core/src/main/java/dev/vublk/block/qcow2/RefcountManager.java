@@ -49,8 +49,13 @@ final class RefcountManager {
     private long tableOffset;
     private boolean tableDirty;
     private long freeHint;
-    /** Clusters the file holds, at open or since grown by allocations: the allocator's yardstick. */
+    /**
+     * Clusters the file holds, at open or since written or handed out: the allocator's yardstick.
+     * Every cluster from here on has never held a byte, so it reads as zeros.
+     */
     private long endClusters;
+    /** Whether the clusters {@link #allocate} returned last lay at or past {@link #endClusters}. */
+    private boolean lastAllocationUnwritten;
     private List<long[]> pendingFrees = new ArrayList<>();
 
     RefcountManager(NativeFile file, QcowHeader h, long[] table, int cacheTables, HeaderUpdate headerUpdate)
@@ -205,9 +210,20 @@ final class RefcountManager {
             if (n == 1 || idx == freeHint) {
                 freeHint = idx + n;
             }
+            lastAllocationUnwritten = idx >= endClusters;
             endClusters = Math.max(endClusters, idx + n);
             return idx << clusterBits;
         }
+    }
+
+    /**
+     * Whether the clusters the last {@link #allocate} returned were never part of the file nor
+     * written since it was opened: they read as zeros, so a writer need not fill them. Freed and
+     * reused clusters never qualify (their old bytes may still be there where a hole could not
+     * be punched), nor do clusters the file had at open (leaked ones may hold anything).
+     */
+    boolean lastAllocationUnwritten() {
+        return lastAllocationUnwritten;
     }
 
     /** Puts a new refcount block in the first cluster of the range it covers that is free. */
@@ -231,6 +247,7 @@ final class RefcountManager {
         blocks.insert(b);
         table[(int) rti] = clusterIndex << clusterBits;
         tableDirty = true;
+        endClusters = Math.max(endClusters, clusterIndex + 1); // the block will be written there
     }
 
     /**
@@ -281,6 +298,7 @@ final class RefcountManager {
         file.fdatasync();
         writeLongs(file, tableStart << clusterBits, grown);
         file.fdatasync();
+        endClusters = Math.max(endClusters, blockStart + newBlocks); // written above, and freed one day
         long oldOffset = tableOffset;
         long oldClusters = ((long) table.length * 8 + clusterSize - 1) / clusterSize;
         headerUpdate.tableMoved(tableStart << clusterBits, (int) tableClusters);
@@ -302,11 +320,12 @@ final class RefcountManager {
     }
 
     /**
-     * Whether the refcount side needs a write-back: dirty blocks fill half the cache, or more
-     * than {@link #MAX_PENDING_FREES} frees wait for one (each discard of a cluster queues one).
+     * Whether the refcount side needs a write-back: dirty blocks fill half the full cache (see
+     * {@link TableCache#needsWriteBack}), or more than {@link #MAX_PENDING_FREES} frees wait for
+     * one (each discard of a cluster queues one).
      */
-    boolean dirtyOverBudget() {
-        return blocks.dirtyOverHalf() || pendingFrees.size() > MAX_PENDING_FREES;
+    boolean needsWriteBack() {
+        return blocks.needsWriteBack() || pendingFrees.size() > MAX_PENDING_FREES;
     }
 
     /** Copies of the dirty blocks for a write-back; they stay dirty until the copies landed. */

@@ -10,8 +10,8 @@ import java.util.List;
  * (nobody writes meanwhile); insertions and evictions under the write lock. Eviction is a
  * second-chance sweep over clean tables only: dirty ones leave the cache only after the flusher
  * wrote them, so an update can never be lost by eviction. Dirty tables are counted as they
- * change, and the metadata writes them back once they fill half the capacity
- * ({@link #dirtyOverHalf}), so eviction always finds a clean table and the cache stays at its
+ * change, and the metadata writes them back once the cache is full and they fill half of it
+ * ({@link #needsWriteBack}), so eviction always finds a clean table and the cache stays at its
  * capacity (plus the few tables operations in flight dirty past the check).
  */
 final class TableCache {
@@ -45,7 +45,9 @@ final class TableCache {
         for (int i = hash(offset, mask); k[i] != 0; i = (i + 1) & mask) {
             if (k[i] == offset) {
                 MetadataTable t = values[i];
-                t.used = true;
+                if (!t.used) {
+                    t.used = true; // written only when cleared: every queue's lookups share the table's cache line
+                }
                 return t;
             }
         }
@@ -178,11 +180,14 @@ final class TableCache {
     }
 
     /**
-     * Whether the dirty tables have reached half the budget: the flusher should write them back
-     * before more are taken. Half, so that clean tables (the working set of reads and in-place
-     * writes) keep the other half, and dirty ones never push the cache past its budget.
+     * Whether the flusher should write the dirty tables back before more are taken: the cache is
+     * full (the next load must evict) and dirty tables fill half of it. Half, so that clean tables
+     * (the working set of reads and in-place writes) keep the other half, and dirty ones never
+     * push the cache past its budget. Only when full: while every table fits, dirty ones cost no
+     * room, and writing them back would only rewrite the same tables over and over (a 4 GiB image
+     * has 8 L2 tables of 64 KiB, and random writes dirty all of them every few dozen writes).
      */
-    boolean dirtyOverHalf() {
-        return dirtyCount * 2 >= capacity;
+    boolean needsWriteBack() {
+        return count >= capacity && dirtyCount * 2 >= capacity;
     }
 }

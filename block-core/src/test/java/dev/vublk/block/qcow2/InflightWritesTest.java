@@ -31,6 +31,26 @@ class InflightWritesTest {
         assertFalse(w.overlaps(0, Long.MAX_VALUE));
     }
 
+    /** An optimistic lookup that failed validation takes its registration back, extension or new slot. */
+    @Test
+    void undoAddRestoresAnExtendedRangeOrFreesANewSlot() {
+        InflightWrites w = new InflightWrites();
+        w.add(-1, 65536, 131072);
+        int run = w.lastSlot();
+        w.add(run, 131072, 196608);
+        w.undoAdd(run, 131072);
+        assertTrue(w.overlaps(131071, 131072), "the range it extended stays");
+        assertFalse(w.overlaps(131072, 196608), "the extension is gone");
+        w.add(run, 1 << 20, (1 << 20) + 4096); // not contiguous: a new slot
+        int other = w.lastSlot();
+        assertNotEquals(run, other);
+        w.undoAdd(run, 1 << 20);
+        assertFalse(w.overlaps(1 << 20, (1 << 20) + 4096), "the new slot is free again");
+        assertTrue(w.overlaps(65536, 65537));
+        w.add(-1, 1 << 22, (1 << 22) + 512);
+        assertEquals(other, w.lastSlot(), "the freed slot is the next one taken");
+    }
+
     @Test
     void growsPastItsInitialSlotsAndReusesFreedOnes() {
         InflightWrites w = new InflightWrites();

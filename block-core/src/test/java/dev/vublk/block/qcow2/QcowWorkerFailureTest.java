@@ -32,8 +32,12 @@ class QcowWorkerFailureTest {
     @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a hang guard, not a timing
     void aClosedWorkerAbortsTheAllocationItLeftPending() throws Exception {
+        // Over a backing file, the rest of a partially written cluster must be copied, which takes
+        // the copy-on-write path (a cluster reading as zeros would get the guest bytes alone).
+        Path base = dir.resolve("base.raw");
+        QemuTools.img("create", "-q", "-f", "raw", base.toString(), Integer.toString(1 << 20));
         Path img = dir.resolve("a.qcow2");
-        QemuTools.create(img, "qcow2", "cluster_size=65536", 1 << 20);
+        QemuTools.create(img, "qcow2", "cluster_size=65536,backing_file=" + base + ",backing_fmt=raw", 1 << 20);
         try (BlockImage image = Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults());
              NativeFile guest = NativeFile.create(dir.resolve("guest-ram"));
              WorkerDriver other = new WorkerDriver(image)) {

@@ -68,16 +68,42 @@ class TableCacheTest {
         }
         assertEquals(4 + 100, cache.dirty().size());
         assertEquals(4 + 100, cache.dirtyCount());
-        assertTrue(cache.dirtyOverHalf());
+        assertTrue(cache.needsWriteBack());
         for (MetadataTable t : cache.dirty()) {
             t.markClean();
         }
         assertEquals(0, cache.dirtyCount());
-        assertTrue(!cache.dirtyOverHalf());
+        assertTrue(!cache.needsWriteBack());
         for (int i = 100; i < 200; i++) {
             assertTrue(cache.peek(i * 512L) != null);
         }
         assertNull(cache.peek(99 * 512L));
+    }
+
+    /**
+     * A cache with room left needs no write-back however many of its tables are dirty: writing
+     * them back would free no room, only rewrite the same tables (the thrash of a small image
+     * whose every L2 table random writes keep dirty). Once full, half dirty calls for one.
+     */
+    @Test
+    void needsWriteBackOnlyWhenFullWithHalfDirty() {
+        TableCache cache = new TableCache(16);
+        for (int i = 1; i <= 15; i++) {
+            MetadataTable t = table(i * 512L);
+            t.markDirty();
+            cache.insert(t);
+        }
+        assertEquals(15, cache.dirtyCount());
+        assertTrue(!cache.needsWriteBack(), "15 dirty tables in a cache of 16 still leave room");
+        cache.insert(table(16 * 512L));
+        assertTrue(cache.needsWriteBack(), "full, with 15 of 16 dirty");
+        for (int i = 1; i <= 8; i++) {
+            cache.peek(i * 512L).markClean();
+        }
+        assertEquals(7, cache.dirtyCount());
+        assertTrue(!cache.needsWriteBack(), "full, but fewer than half dirty: eviction finds clean tables");
+        cache.peek(512L).markDirty();
+        assertTrue(cache.needsWriteBack(), "full, with exactly half dirty");
     }
 
     @Test

@@ -23,7 +23,9 @@ import java.util.concurrent.Future;
  * queue count, one driver thread per queue. Run through {@code scripts/bench}.
  */
 public final class BlkBench {
-    record Result(String backend, BenchCase bench, int queues, double iops, double mibs, double p50, double p99, long errors) {}
+    /** One measured run; {@code cores} is the backend process's CPU time over the measured window / its length. */
+    record Result(String backend, BenchCase bench, int queues, double iops, double mibs, double p50, double p99, long errors,
+                  double cores) {}
 
     private BlkBench() {}
 
@@ -49,7 +51,6 @@ public final class BlkBench {
         if (!Files.exists(image)) {
             throw new IllegalArgumentException("image " + image + " does not exist");
         }
-        long imageBytes = Files.size(image);
         int maxQueues = queueCounts.stream().mapToInt(Integer::intValue).max().orElse(1);
         Path socket = Files.createTempDirectory("vublk-bench").resolve("bench.sock");
         List<Result> results = new ArrayList<>();
@@ -58,13 +59,13 @@ public final class BlkBench {
             System.err.printf("== %s on %s (%s)%n", backend, image, format);
             try (RunningBackend b = backend.equals("qsd") ? ProcessBackend.qsd(spec, socket)
                     : ProcessBackend.ours(spec, socket, jar)) {
-                // Virtual size of the guest-visible disk (for qcow2/vhdx this differs from the file size).
                 for (int queues : queueCounts) {
                     for (BenchCase bench : cases) {
-                        Result r = run(b, bench, queues, depth, seconds, imageBytes);
+                        Result r = run(b, bench, queues, depth, seconds);
                         results.add(r);
-                        System.err.printf(Locale.ROOT, "   %-14s q=%d  %9.0f IOPS %8.1f MiB/s  p50 %7.1f us  p99 %8.1f us%s%n",
-                                bench.label, queues, r.iops(), r.mibs(), r.p50(), r.p99(),
+                        System.err.printf(Locale.ROOT,
+                                "   %-14s q=%d  %9.0f IOPS %8.1f MiB/s  p50 %7.1f us  p99 %8.1f us  %4.2f cores%s%n",
+                                bench.label, queues, r.iops(), r.mibs(), r.p50(), r.p99(), r.cores(),
                                 r.errors() > 0 ? "  ERRORS " + r.errors() : "");
                     }
                 }
@@ -73,25 +74,38 @@ public final class BlkBench {
         print(results);
     }
 
-    static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds, long diskBytes)
+    /**
+     * Runs one case over the whole guest-visible disk (its virtual size: a fresh qcow2 or vhdx
+     * file is a few hundred KiB, and bounding offsets by the file size would keep every write in
+     * its first clusters).
+     */
+    static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds) throws Exception {
+        return run(backend, bench, queues, depth, seconds, 0, 1);
+    }
+
+    /** {@link #run} over the part {@code [from, to)} of the disk, as fractions of its size. */
+    static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds, double from, double to)
             throws Exception {
         long ramBytes = Math.max(64L << 20, ((long) queues * depth * bench.blockSize * 2 + (16L << 20)) & ~0xfffffL);
         FrontendOptions options = FrontendOptions.qemu(queues).withQueueSize(256).withRegions(ramBytes)
                 .withTimeout(Duration.ofSeconds(30));
         try (VhostUserBlkFrontend fe = VhostUserBlkFrontend.open(backend.socket(), options)) {
             long capacityBytes = fe.configView().capacity() * 512;
-            long blocks = Math.min(diskBytes, capacityBytes) / bench.blockSize;
-            long slice = blocks / queues;
+            long diskBlocks = capacityBytes / bench.blockSize;
+            long first = (long) (diskBlocks * from);
+            long slice = ((long) (diskBlocks * to) - first) / queues;
             long start = System.nanoTime();
             long warmupEnd = start + 500_000_000L;
             long deadline = warmupEnd + (long) (seconds * 1e9);
             ExecutorService pool = Executors.newFixedThreadPool(queues);
             List<QueueWorker> workers = new ArrayList<>();
+            double cores;
             try {
                 List<Future<QueueWorker>> futures = new ArrayList<>();
                 for (int q = 0; q < queues; q++) {
-                    futures.add(pool.submit(new QueueWorker(fe.queue(q), bench, depth, q * slice, slice, warmupEnd, deadline)));
+                    futures.add(pool.submit(new QueueWorker(fe.queue(q), bench, depth, first + q * slice, slice, warmupEnd, deadline)));
                 }
+                cores = ProcessCpu.coresBetween(backend, warmupEnd, deadline);
                 for (Future<QueueWorker> f : futures) {
                     workers.add(f.get());
                 }
@@ -105,13 +119,13 @@ public final class BlkBench {
             double secs = (deadline - warmupEnd) / 1e9;
             double iops = completed / secs;
             return new Result(backend.name(), bench, queues, iops, iops * bench.blockSize / (1 << 20),
-                    LatencyRecorder.percentileMicros(lat, 50), LatencyRecorder.percentileMicros(lat, 99), errors);
+                    LatencyRecorder.percentileMicros(lat, 50), LatencyRecorder.percentileMicros(lat, 99), errors, cores);
         }
     }
 
     static void print(List<Result> results) {
-        System.out.printf("%-14s %2s  %-12s %10s %9s %9s %9s %12s%n", "case", "q", "backend", "IOPS", "MiB/s",
-                "p50(us)", "p99(us)", "ours/qsd");
+        System.out.printf("%-14s %2s  %-12s %10s %9s %9s %9s %6s %12s%n", "case", "q", "backend", "IOPS", "MiB/s",
+                "p50(us)", "p99(us)", "cores", "ours/qsd");
         for (Result r : results) {
             String ratio = "";
             if (r.backend().startsWith("ours")) {
@@ -121,12 +135,12 @@ public final class BlkBench {
                     }
                 }
             }
-            System.out.printf(Locale.ROOT, "%-14s %2d  %-12s %10.0f %9.1f %9.1f %9.1f %12s%s%n", r.bench().label, r.queues(),
-                    r.backend(), r.iops(), r.mibs(), r.p50(), r.p99(), ratio, r.errors() > 0 ? "  (" + r.errors() + " errors)" : "");
+            System.out.printf(Locale.ROOT, "%-14s %2d  %-12s %10.0f %9.1f %9.1f %9.1f %6.2f %12s%s%n", r.bench().label,
+                    r.queues(), r.backend(), r.iops(), r.mibs(), r.p50(), r.p99(), r.cores(), ratio, r.errors() > 0 ? "  (" + r.errors() + " errors)" : "");
         }
     }
 
-    private static Map<String, String> parse(String[] args) {
+    static Map<String, String> parse(String[] args) {
         Map<String, String> m = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
