@@ -9,10 +9,12 @@ import java.io.IOException;
 
 /**
  * Reads metadata a format asked for (a table missing from its cache) on the queue's ring, into a
- * buffer lent by the queue's bounce budget, hands it to {@link Mapping#fetched} and runs the
- * retry: the request that missed waits, its queue does not. Pooled.
+ * buffer of the queue's bounce budget, hands it to {@link Mapping#fetched} and runs the retry:
+ * the request that missed waits, its queue does not. A fetch never waits for the budget: the
+ * transfers holding it (a copy-on-write among them) may themselves wait on this fetch. With the
+ * budget on loan the retry runs at once, and the format loads the metadata itself. Pooled.
  */
-final class MetadataFetch implements BounceBuffers.Borrower, IoCompletion {
+final class MetadataFetch implements IoCompletion {
     private final QueueEngine engine;
     private final Mapping mapping;
     private StorageQueue queue;
@@ -36,20 +38,12 @@ final class MetadataFetch implements BounceBuffers.Borrower, IoCompletion {
         this.r = r;
         this.then = then;
         r.add();
-        if (!engine.bounces().borrow(this)) {
-            finish(-Errno.ENOMEM);
+        buffer = engine.bounces().take(length);
+        if (buffer == null) {
+            finish(0); // the budget is on loan: the retry loads the metadata synchronously
+            return;
         }
-    }
-
-    @Override
-    public long bounceBytes() {
-        return length;
-    }
-
-    @Override
-    public void lend(BounceBuffers.Buffer b) {
-        buffer = b;
-        queue.read(host, b.segment().address(), length, this, 0);
+        queue.read(host, buffer.segment().address(), length, this, 0);
     }
 
     @Override

@@ -169,6 +169,53 @@ class QueueEngineTest {
         }
     }
 
+    /**
+     * A fetch never waits for bounce room: what holds the budget may itself wait on the fetch (a
+     * copy-on-write reading old data). With the budget on loan, the lookup is retried at once
+     * and the format loads its metadata itself.
+     */
+    @Test
+    void aFetchWithTheBounceBudgetOnLoanFallsBackInsteadOfWaiting() throws IOException {
+        int len = 1 << 20;
+        int count = (int) (BounceBuffers.BUDGET_BYTES / len);
+        Path img = dir.resolve("held.raw");
+        Files.write(img, new byte[(count + 1) * len]);
+        try (NativeFile direct = NativeFile.open(img, true, true); Arena arena = Arena.ofShared();
+             IoUring ring = new IoUring(256)) {
+            CountingStorage s = new CountingStorage(new FileStorage(direct, 512));
+            ScriptedMapping m = new ScriptedMapping(s);
+            QueueEngine engine = (QueueEngine) new ScriptedImage(m, (long) (count + 1) * len).newWorker(ring);
+            s.holdWrites = true;
+            int[] done = {0};
+            for (int i = 0; i < count; i++) { // misaligned: each holds 1 MiB of the budget while its write is held
+                MemorySegment seg = arena.allocate(len + 4096, 4096).asSlice(8, len);
+                IoVecArray iov = new IoVecArray(arena, 1);
+                iov.add(seg.address(), len);
+                engine.write((long) i * len, iov, (t, r) -> done[0]++, i);
+            }
+            m.fetchAt = 0;
+            int[] read = {1};
+            MemorySegment buf = arena.allocate(UNIT, 4096);
+            IoVecArray iov = new IoVecArray(arena, 1);
+            iov.add(buf.address(), UNIT);
+            engine.read((long) count * len, iov, (t, r) -> read[0] = r, 99);
+            long deadline = System.nanoTime() + 5_000_000_000L; // a waiting read would never complete: bounded
+            while (read[0] == 1 && System.nanoTime() < deadline) {
+                ring.submit();
+                ring.processCompletions();
+                Thread.onSpinWait();
+            }
+            assertEquals(UNIT, read[0], "the read completed while the budget was on loan");
+            assertEquals(List.of(), m.fetched, "no fetch: the lookup went the synchronous way");
+            s.releaseWrites();
+            while (done[0] < count) {
+                ring.submitAndWait();
+            }
+            ring.drain();
+            engine.close();
+        }
+    }
+
     private byte[] readFile() throws IOException {
         return Files.readAllBytes(file.path());
     }
@@ -236,6 +283,15 @@ class QueueEngineTest {
         /** Plain reads (metadata fetches) are held until {@link #release}. */
         boolean holdPlainReads;
         private Runnable held;
+        /** Vectored writes are held until {@link #releaseWrites}. */
+        boolean holdWrites;
+        private final List<Runnable> heldWrites = new ArrayList<>();
+
+        void releaseWrites() {
+            holdWrites = false;
+            heldWrites.forEach(Runnable::run);
+            heldWrites.clear();
+        }
 
         void release() {
             holdPlainReads = false;
@@ -269,6 +325,8 @@ class QueueEngineTest {
                     writes++;
                     if (failWrites != 0) {
                         done.complete(tag, failWrites);
+                    } else if (holdWrites) {
+                        heldWrites.add(() -> q.writev(offset, iov, done, tag));
                     } else {
                         q.writev(offset, iov, done, tag);
                     }
