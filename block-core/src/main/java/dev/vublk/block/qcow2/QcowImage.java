@@ -30,7 +30,7 @@ public final class QcowImage implements BlockImage {
     private final NativeFile dataFile;
     /** The O_DIRECT descriptor of the image file for data I/O, or null. */
     private final NativeFile directFile;
-    /** O_DIRECT alignment of data I/O; 0 when buffered. */
+    /** O_DIRECT alignment of data I/O; 1 when buffered (any address works), as for every format. */
     private final int directAlignment;
     private final QcowMetadata meta;
     private final BlockImage backing;
@@ -80,7 +80,7 @@ public final class QcowImage implements BlockImage {
             if (!readOnly) {
                 h = prepareForWriting(path, file, dataFile == null ? file : dataFile, h, backing != null, options);
             }
-            int alignment = 0;
+            int alignment = 1; // any: buffered
             if (options.direct()) {
                 if (dataFile == null) {
                     directFile = file.reopen(!readOnly, true);
@@ -242,7 +242,7 @@ public final class QcowImage implements BlockImage {
     public int requestAlignment() { return Math.max(512, directAlignment); }
 
     @Override
-    public int memoryAlignment() { return Math.max(1, directAlignment); }
+    public int memoryAlignment() { return directAlignment; }
 
     @Override
     public boolean supportsDiscard() { return !readOnly; }
