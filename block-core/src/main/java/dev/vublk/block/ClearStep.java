@@ -13,7 +13,7 @@ public final class ClearStep {
     public static final int ZERO_STORAGE = 1;
     /** Only written zeros can do it: write zeros through the write path. */
     public static final int WRITE_ZEROS = 2;
-    /** Another queue's {@link #allocation} covers this piece: plan it again once that is done. */
+    /** Another queue's work ({@link #pending}) covers this piece: plan it again once that is done. */
     public static final int WAIT = 3;
     /** Write the format's dirty metadata back first, then plan again; covers nothing. */
     public static final int WRITE_BACK = 4;
@@ -28,7 +28,7 @@ public final class ClearStep {
     public boolean release;
     /** For ZERO_STORAGE: handed to {@link Mapping#written} once zeroed; -1 for nothing. */
     public long token;
-    public Allocation allocation;
+    public Pending pending;
     public int fetchLength;
     /** As {@link WriteStep#metadataDone}. */
     public boolean metadataDone;
@@ -53,9 +53,9 @@ public final class ClearStep {
         this.token = token;
     }
 
-    public void waitFor(long end, Allocation a) {
+    public void waitFor(long end, Pending p) {
         set(WAIT, end);
-        this.allocation = a;
+        this.pending = p;
     }
 
     public void zeroStorage(long end, Storage storage, long host, boolean release, long token) {
@@ -73,6 +73,6 @@ public final class ClearStep {
         this.host = 0;
         this.release = false;
         this.token = -1;
-        this.allocation = null;
+        this.pending = null;
     }
 }

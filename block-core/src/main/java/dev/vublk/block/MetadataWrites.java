@@ -22,4 +22,7 @@ public interface MetadataWrites extends Pending {
 
     /** Native memory holding the bytes of one write. */
     MemorySegment data(int stage, int write);
+
+    /** Stage {@code stage} is durable and the next has not started. */
+    default void stageDurable(int stage) {}
 }

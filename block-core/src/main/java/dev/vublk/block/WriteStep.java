@@ -11,7 +11,7 @@ public final class WriteStep {
     public static final int IN_PLACE = 0;
     /** Fill {@link #allocation} (guest data plus old data around it), then commit it. */
     public static final int ALLOCATE = 1;
-    /** Another queue's {@link #allocation} covers this piece: plan it again once that is done. */
+    /** Another queue's work ({@link #pending}) covers this piece: plan it again once that is done. */
     public static final int WAIT = 2;
     /** Write the format's dirty metadata back first ({@link Mapping#beginWriteBack}), then plan again; covers nothing. */
     public static final int WRITE_BACK = 3;
@@ -20,6 +20,12 @@ public final class WriteStep {
      * ring, hand them to {@link Mapping#fetched} with {@link #token}, then plan again; covers nothing.
      */
     public static final int FETCH = 4;
+    /**
+     * Write {@link #writes} (metadata the format needs before this piece, e.g. a block's space
+     * through a log) on the ring, report through {@link Mapping#writtenBack}, then plan again;
+     * covers nothing.
+     */
+    public static final int METADATA = 5;
 
     public int kind;
     public long end;
@@ -30,6 +36,8 @@ public final class WriteStep {
     /** For IN_PLACE: copy the data first and let {@link Mapping#admits} check it. */
     public boolean inspect;
     public Allocation allocation;
+    public Pending pending;
+    public MetadataWrites writes;
     public int fetchLength;
     /**
      * Set by the engine, on entry, when the metadata I/O a step asked for (a write-back, a fetch)
@@ -47,8 +55,14 @@ public final class WriteStep {
         set(ALLOCATE, end, storage, a.hostStart(), a);
     }
 
-    public void waitFor(long end, Allocation a) {
-        set(WAIT, end, null, 0, a);
+    public void waitFor(long end, Pending p) {
+        set(WAIT, end, null, 0, null);
+        this.pending = p;
+    }
+
+    public void metadata(long pos, MetadataWrites w) {
+        set(METADATA, pos, null, 0, null);
+        this.writes = w;
     }
 
     public void writeBackFirst(long pos) {
@@ -67,6 +81,8 @@ public final class WriteStep {
         this.storage = storage;
         this.host = host;
         this.allocation = a;
+        this.pending = null;
+        this.writes = null;
         this.token = -1;
         this.inspect = false;
     }

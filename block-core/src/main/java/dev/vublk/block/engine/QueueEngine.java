@@ -6,6 +6,7 @@ import dev.vublk.block.BlockWorker;
 import dev.vublk.block.ClearStep;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.MappingRuns;
+import dev.vublk.block.MetadataWrites;
 import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
 import dev.vublk.block.Pending;
@@ -315,7 +316,9 @@ public final class QueueEngine implements BlockWorker {
                 boolean inspect = step.inspect;
                 int fetchLength = step.fetchLength;
                 Allocation a = step.allocation;
-                if ((stepEnd <= pos && kind != WriteStep.WRITE_BACK && kind != WriteStep.FETCH) || stepEnd > end) {
+                Pending pending = step.pending;
+                MetadataWrites writes = step.writes;
+                if ((stepEnd <= pos && kind != WriteStep.WRITE_BACK && kind != WriteStep.FETCH && kind != WriteStep.METADATA) || stepEnd > end) {
                     throw new IllegalStateException("write step to " + stepEnd + " from " + pos + " (format error)");
                 }
                 long at = bufOffset + (pos - start);
@@ -345,10 +348,14 @@ public final class QueueEngine implements BlockWorker {
                         }
                         case WriteStep.ALLOCATE -> (copies.isEmpty() ? new CopyOnWrite(this, arena) : copies.pop())
                                 .start(a, storage, pos, stepEnd, buffers, at, r);
-                        case WriteStep.WAIT -> waitFor(a, r, () -> writeRange(p, stepEnd, buffers, at, r));
+                        case WriteStep.WAIT -> waitFor(pending, r, () -> writeRange(p, stepEnd, buffers, at, r));
                         case WriteStep.WRITE_BACK -> {
                             // The rest of the write resumes once the format's metadata is written back.
                             writeBack(r, () -> writeRange(p, end, buffers, at, r, true));
+                            return;
+                        }
+                        case WriteStep.METADATA -> {
+                            new WriteBackRun(mapping, storages, writes, r, () -> writeRange(p, end, buffers, at, r, true)).start();
                             return;
                         }
                         case WriteStep.FETCH -> {
@@ -534,7 +541,7 @@ public final class QueueEngine implements BlockWorker {
                     case ClearStep.ZERO_STORAGE -> (storageSteps.isEmpty() ? new StorageStep() : storageSteps.pop())
                             .start(clearStep.storage, clearStep.host, pos, stepEnd - pos, clearStep.release, clearStep.token, r);
                     case ClearStep.WRITE_ZEROS -> (zeroWrites.isEmpty() ? new ZeroWrite() : zeroWrites.pop()).start(pos, stepEnd, r);
-                    case ClearStep.WAIT -> waitFor(clearStep.allocation, r, () -> clearRange(p, stepEnd, discard, mayUnmap, r));
+                    case ClearStep.WAIT -> waitFor(clearStep.pending, r, () -> clearRange(p, stepEnd, discard, mayUnmap, r));
                     default -> throw new IllegalStateException("unknown clear step " + kind);
                 }
                 pos = stepEnd;

@@ -95,6 +95,7 @@ final class WriteBackRun implements IoCompletion {
         if (error != 0) {
             finish();
         } else {
+            w.stageDurable(stage);
             nextStage();
         }
     }

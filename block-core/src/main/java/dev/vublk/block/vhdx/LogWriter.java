@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 
@@ -39,6 +40,11 @@ final class LogWriter {
         this.sequence = Math.max(1, firstSequence);
     }
 
+    /** The crash point: run once each entry is durable, before its sectors go in place. */
+    Runnable afterEntryDurable() {
+        return afterEntryDurable;
+    }
+
     /** The most updates one entry may carry. */
     int maxUpdatesPerEntry() {
         int n = (int) (logLength / 2 / Layout.LOG_SECTOR);
@@ -49,40 +55,56 @@ final class LogWriter {
     }
 
     /**
-     * Makes {@code updates} durable at their places, through as many entries as needed.
+     * One log entry as it goes to disk: its bytes at {@code logOffsets} (two pieces when the
+     * entry wraps around the end of the log), then, once those are durable, its sectors in place.
+     */
+    record Entry(long[] logOffsets, byte[][] pieces, List<SectorUpdate> updates) {}
+
+    /**
+     * Encodes {@code updates} into as many entries as needed and takes their place in the log;
+     * the caller writes them in order (entry, sync, sectors, sync, each entry before the next).
      *
      * @param flushedFileOffset a file size already durable
      * @param lastFileOffset    a file size holding every structure after these updates
      */
-    void commit(List<SectorUpdate> updates, long flushedFileOffset, long lastFileOffset) throws IOException {
+    List<Entry> prepare(List<SectorUpdate> updates, long flushedFileOffset, long lastFileOffset) {
         int max = maxUpdatesPerEntry();
+        List<Entry> entries = new ArrayList<>();
         for (int from = 0; from < updates.size(); from += max) {
-            writeEntry(updates.subList(from, Math.min(updates.size(), from + max)), flushedFileOffset, lastFileOffset);
+            List<SectorUpdate> part = updates.subList(from, Math.min(updates.size(), from + max));
+            // FlushedFileOffset is a size known durable, so round down; LastFileOffset must hold everything, so round up.
+            byte[] entry = LogEntry.encode(sequence, position, logGuid, flushedFileOffset / Layout.MIB * Layout.MIB,
+                    Layout.roundUp(lastFileOffset, Layout.MIB), new ArrayList<>(part));
+            int first = (int) Math.min(entry.length, logLength - position);
+            if (first < entry.length) {
+                entries.add(new Entry(new long[] {logOffset + position, logOffset},
+                        new byte[][] {Arrays.copyOfRange(entry, 0, first), Arrays.copyOfRange(entry, first, entry.length)},
+                        List.copyOf(part)));
+            } else {
+                entries.add(new Entry(new long[] {logOffset + position}, new byte[][] {entry}, List.copyOf(part)));
+            }
+            position = (position + entry.length) % logLength;
+            sequence++;
         }
+        return entries;
     }
 
-    private void writeEntry(List<SectorUpdate> updates, long flushed, long last) throws IOException {
-        // FlushedFileOffset is a size known durable, so round down; LastFileOffset must hold everything, so round up.
-        byte[] entry = LogEntry.encode(sequence, position, logGuid, flushed / Layout.MIB * Layout.MIB,
-                Layout.roundUp(last, Layout.MIB), new ArrayList<>(updates));
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(entry.length, 4096);
-            MemorySegment.copy(entry, 0, buf, ValueLayout.JAVA_BYTE, 0, entry.length);
-            long first = Math.min(entry.length, logLength - position);
-            file.write(buf.asSlice(0, first), logOffset + position);
-            if (first < entry.length) {
-                file.write(buf.asSlice(first), logOffset);
+    /** Makes {@code updates} durable at their places with synchronous calls; see {@link #prepare}. */
+    void commit(List<SectorUpdate> updates, long flushedFileOffset, long lastFileOffset) throws IOException {
+        for (Entry e : prepare(updates, flushedFileOffset, lastFileOffset)) {
+            try (Arena arena = Arena.ofConfined()) {
+                for (int i = 0; i < e.pieces().length; i++) {
+                    file.write(arena.allocateFrom(ValueLayout.JAVA_BYTE, e.pieces()[i]), e.logOffsets()[i]);
+                }
+                file.fdatasync();
+                afterEntryDurable.run();
+                MemorySegment sector = arena.allocate(Layout.LOG_SECTOR, 4096);
+                for (SectorUpdate u : e.updates()) {
+                    MemorySegment.copy(u.data(), 0, sector, ValueLayout.JAVA_BYTE, 0, Layout.LOG_SECTOR);
+                    file.write(sector, u.fileOffset());
+                }
+                file.fdatasync();
             }
-            file.fdatasync();
-            afterEntryDurable.run();
-            MemorySegment sector = arena.allocate(Layout.LOG_SECTOR, 4096);
-            for (SectorUpdate u : updates) {
-                MemorySegment.copy(u.data(), 0, sector, ValueLayout.JAVA_BYTE, 0, Layout.LOG_SECTOR);
-                file.write(sector, u.fileOffset());
-            }
-            file.fdatasync();
         }
-        position = (position + entry.length) % logLength;
-        sequence++;
     }
 }

@@ -3,6 +3,9 @@ package dev.vublk.block.vhdx;
 import dev.vublk.block.ClearStep;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.MappingRuns;
+import dev.vublk.block.MetadataWrites;
+import dev.vublk.block.Pending;
+import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
 import dev.vublk.block.storage.Storage;
 import java.io.IOException;
@@ -12,7 +15,8 @@ import java.util.List;
  * The VHDX mapping of one queue. Lookups resolve through the BAT, the sector bitmaps and the
  * parent chain without a lock. A write goes in place, block by block, after giving a block
  * without data its space (through the log, before the data is written: new space reads as
- * zeros); in a partially present block the written sectors are marked present once their data
+ * zeros; for a dynamic disk the log is written on the queue's ring, a {@link BlockAllocation},
+ * and requests needing another change meanwhile wait for it); in a partially present block the written sectors are marked present once their data
  * is down, which is what the step's token (the block) asks of {@link #written}. Discard and
  * write-zeroes follow {@link ClearPolicy}.
  */
@@ -22,6 +26,7 @@ final class VhdxMapping implements Mapping {
     private final Storage data;
     private final List<Storage> dataStorages;
     private final Extent extent = new Extent();
+    private final WriteBackStep allocation = new WriteBackStep();
 
     VhdxMapping(VhdxImage image) {
         this.image = image;
@@ -61,10 +66,38 @@ final class VhdxMapping implements Mapping {
         long len = Math.min(end - pos, bs - inBlock);
         long raw = meta.payloadEntry(block);
         if (!BatEntry.hasData(BatEntry.state(raw))) {
-            raw = meta.allocate(block);
+            if (meta.differencing()) {
+                // A differencing disk's sector marks go through the log from written(), which
+                // cannot wait: its allocations stay synchronous, so its log has one writer.
+                raw = meta.allocate(block);
+            } else {
+                meta.beginAllocation(block, allocation);
+                switch (allocation.kind) {
+                    case WriteBackStep.RUN -> {
+                        step.metadata(pos, allocation.writes);
+                        return;
+                    }
+                    case WriteBackStep.WAIT -> {
+                        step.waitFor(pos + len, allocation.pending);
+                        return;
+                    }
+                    default -> raw = meta.payloadEntry(block); // another queue gave it space meanwhile
+                }
+            }
         }
         boolean partial = BatEntry.state(raw) == BatEntry.PARTIALLY_PRESENT;
         step.inPlace(pos + len, data, BatEntry.fileOffset(raw) + inBlock, partial ? block : -1);
+    }
+
+    /** A block's log writes on the ring are durable, or failed. */
+    @Override
+    public List<Runnable> writtenBack(MetadataWrites w, boolean ok) {
+        return meta.finishAllocation((BlockAllocation) w, ok);
+    }
+
+    @Override
+    public boolean await(Pending p, Runnable waiter) {
+        return meta.awaitAllocation((BlockAllocation) p, waiter);
     }
 
     /** Sectors of a partially present block were written or zeroed: they are now present. */
@@ -86,6 +119,11 @@ final class VhdxMapping implements Mapping {
         long len = Math.min(end - pos, bs - inBlock);
         long stepEnd = pos + len;
         boolean whole = inBlock == 0 && (len == bs || stepEnd == image.size());
+        BlockAllocation inFlight = meta.differencing() ? null : meta.allocationInFlight();
+        if (inFlight != null) {
+            step.waitFor(stepEnd, inFlight); // its log is being written: no other change until it is durable
+            return;
+        }
         long raw = meta.payloadEntry(block);
         long host = BatEntry.fileOffset(raw) + inBlock;
         switch (ClearPolicy.action(meta, BatEntry.state(raw), whole, !discard, mayUnmap)) {

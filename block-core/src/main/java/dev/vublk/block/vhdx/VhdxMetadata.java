@@ -1,6 +1,8 @@
 package dev.vublk.block.vhdx;
 
 import dev.vublk.block.ImageException;
+import dev.vublk.block.WriteBackStep;
+import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
@@ -39,6 +41,14 @@ public final class VhdxMetadata {
     private LogWriter log;
     private long nextFree;
     private long durableSize;
+    /** The block allocation a queue is writing on its ring, or null; guarded by {@link #lock}. */
+    private BlockAllocation allocating;
+    /** Set when an allocation's log writes failed: the log's state is unknown, every later change fails. */
+    private volatile IOException failure;
+    /** The metadata file as storage, for log writes on a queue's ring. */
+    private final FileStorage storage;
+    /** How long a synchronous change waits for an allocation another queue is writing. */
+    private static final long CHANGE_WAIT_NANOS = 30_000_000_000L;
 
     private VhdxMetadata(Path path, NativeFile file, Headers headers, RegionTableEntry metadataRegion, MetadataItems items,
                          BatTable bat, long fileSize, long cacheBytes) {
@@ -51,6 +61,7 @@ public final class VhdxMetadata {
         this.maxBitmapPages = (int) Math.min(MAX_BITMAP_PAGES, Math.max(16, (cacheBytes > 0 ? cacheBytes : DEFAULT_BITMAP_CACHE) / Layout.LOG_SECTOR));
         this.bitmaps = new SectorBitmaps(file, bat.layout().bitmapBlocks(), maxBitmapPages);
         this.dataWriteGuidAtOpen = headers.current().dataWriteGuid();
+        this.storage = FileStorage.buffered(file);
         this.durableSize = fileSize;
         VhdxHeader h = headers.current();
         this.nextFree = Math.max(Layout.roundUp(fileSize, Layout.MIB), Math.max(bat.maxEnd(), h.logOffset() + h.logLength()));
@@ -292,7 +303,7 @@ public final class VhdxMetadata {
      * the parent must not show through them.
      */
     public long allocate(long block) throws IOException {
-        lock.lock();
+        lockForChange();
         try {
             BatTable b = bat;
             long raw = b.payload(block);
@@ -349,7 +360,7 @@ public final class VhdxMetadata {
                 return;
             }
         }
-        lock.lock();
+        lockForChange();
         try {
             BatTable b = bat;
             long raw = b.payload(block);
@@ -407,7 +418,7 @@ public final class VhdxMetadata {
      * space out of the file, once the new entry is durable.
      */
     public void releaseBlock(long block, int newState) throws IOException {
-        lock.lock();
+        lockForChange();
         try {
             BatTable b = bat;
             long raw = b.payload(block);
@@ -451,7 +462,7 @@ public final class VhdxMetadata {
         if (items.fileParameters().leaveBlocksAllocated()) {
             throw new UnsupportedOperationException(path + ": resizing a fixed VHDX is not supported");
         }
-        lock.lock();
+        lockForChange();
         try {
             MetadataItems it = items;
             BatTable old = bat;
@@ -531,6 +542,114 @@ public final class VhdxMetadata {
         }
     }
 
+    /**
+     * Takes the lock for a synchronous metadata change, once no block allocation is in flight
+     * (another queue's: waited for, at most {@link #CHANGE_WAIT_NANOS}; this thread's own cannot
+     * be waited for and is an error). Changes after a failed allocation fail.
+     */
+    private void lockForChange() throws IOException {
+        long deadline = System.nanoTime() + CHANGE_WAIT_NANOS;
+        while (true) {
+            lock.lock();
+            if (failure != null) {
+                lock.unlock();
+                throw failure;
+            }
+            if (allocating == null) {
+                return;
+            }
+            boolean own = allocating.owner == Thread.currentThread();
+            lock.unlock();
+            if (own) {
+                throw new IOException("a block allocation of this queue is still being written");
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException("a block allocation of another queue did not finish in 30 s");
+            }
+            Thread.yield();
+        }
+    }
+
+    /**
+     * Starts giving a dynamic disk's block file space through the log on the caller's ring
+     * ({@code RUN}: write the stages, then {@link #finishAllocation}); says the block has data
+     * now ({@code DONE}); or names the allocation in flight to wait for ({@code WAIT}).
+     */
+    void beginAllocation(long block, WriteBackStep step) throws IOException {
+        lock.lock();
+        try {
+            if (failure != null) {
+                throw failure;
+            }
+            if (allocating != null) {
+                step.waitFor(allocating);
+                return;
+            }
+            if (BatEntry.hasData(BatEntry.state(bat.payload(block)))) {
+                step.done();
+                return;
+            }
+            beginWritesLocked();
+            long start = nextFree;
+            long end = start + blockSize();
+            long newRaw = BatEntry.encode(BatEntry.FULLY_PRESENT, start);
+            long idx = bat.payloadIndex(block);
+            file.truncate(end);
+            List<LogWriter.Entry> entries = log.prepare(List.of(bat.pageOf(idx, idx, newRaw, -1, 0)), durableSize, end);
+            allocating = new BlockAllocation(block, newRaw, end, storage, entries, log.afterEntryDurable());
+            nextFree = end;
+            step.run(allocating);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The allocation's log writes are durable ({@code ok}): the BAT in memory points at the new
+     * space. Or one failed: the log's state is unknown, so the image takes no further change.
+     * Returns the requests waiting on it.
+     */
+    List<Runnable> finishAllocation(BlockAllocation a, boolean ok) {
+        lock.lock();
+        try {
+            if (ok) {
+                durableSize = Math.max(durableSize, a.fileEnd);
+                bat.setPayload(a.block, a.newRaw);
+            } else {
+                failure = new IOException(path + ": a block allocation's log writes failed; the image takes no further change");
+            }
+            allocating = null;
+            return a.waiters;
+        } finally {
+            lock.unlock();
+            a.release();
+        }
+    }
+
+    /** Adds a waiter to the allocation in flight; false if it is over already. */
+    boolean awaitAllocation(BlockAllocation a, Runnable waiter) {
+        lock.lock();
+        try {
+            if (allocating != a) {
+                return false;
+            }
+            a.waiters.add(waiter);
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The allocation in flight, or null. */
+    BlockAllocation allocationInFlight() {
+        lock.lock();
+        try {
+            return allocating;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Makes the file durable (metadata is already durable when each change returns). */
     public void flush() throws IOException {
         if (file.writable()) {
@@ -540,7 +659,7 @@ public final class VhdxMetadata {
 
     /** Ends the write session: an empty log (LogGuid zero) so the image opens cleanly read-only. */
     void close() throws IOException {
-        lock.lock();
+        lockForChange();
         try {
             if (writing) {
                 file.fsync();
