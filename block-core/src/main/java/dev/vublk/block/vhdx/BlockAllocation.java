@@ -10,15 +10,16 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A dynamic disk's block getting file space, written through the log on a queue's ring: for
+ * Dynamic disk blocks getting file space (all those asked for meanwhile, up to
+ * {@link VhdxMetadata#MAX_BLOCKS_PER_ALLOCATION}), written through the log on a queue's ring: for
  * each log entry one stage writes the entry and syncs, the next writes its sectors in place and
  * syncs, which is the order a synchronous commit keeps. Only when every stage is durable does
  * the BAT in memory point at the new space ({@link VhdxMetadata#finishAllocation}). One at a
  * time per image; requests needing any other metadata change wait for it.
  */
 final class BlockAllocation implements MetadataWrites {
-    final long block;
-    final long newRaw;
+    final List<Long> blocks;
+    final long[] newRaws;
     final long fileEnd;
     final Thread owner = Thread.currentThread();
     final List<Runnable> waiters = new ArrayList<>();
@@ -29,11 +30,11 @@ final class BlockAllocation implements MetadataWrites {
     /** The log writer's crash point, run when an entry is durable and before its sectors go in place. */
     private final Runnable afterEntryDurable;
 
-    BlockAllocation(long block, long newRaw, long fileEnd, FileStorage storage, List<LogWriter.Entry> entries,
+    BlockAllocation(List<Long> blocks, long[] newRaws, long fileEnd, FileStorage storage, List<LogWriter.Entry> entries,
                     Runnable afterEntryDurable) {
         this.afterEntryDurable = afterEntryDurable;
-        this.block = block;
-        this.newRaw = newRaw;
+        this.blocks = blocks;
+        this.newRaws = newRaws;
         this.fileEnd = fileEnd;
         this.storage = storage;
         for (LogWriter.Entry e : entries) {
@@ -74,6 +75,10 @@ final class BlockAllocation implements MetadataWrites {
 
     @Override
     public MemorySegment data(int stage, int write) { return data.get(stage)[write]; }
+
+    boolean covers(long block) {
+        return blocks.contains(block);
+    }
 
     /** Stages alternate: an entry (even), then its sectors in place (odd). */
     @Override

@@ -43,6 +43,10 @@ public final class VhdxMetadata {
     private long durableSize;
     /** The block allocation a queue is writing on its ring, or null; guarded by {@link #lock}. */
     private BlockAllocation allocating;
+    /** Blocks asked for while {@link #allocating} was in flight: the next allocation covers them. */
+    private final java.util.LinkedHashSet<Long> queuedBlocks = new java.util.LinkedHashSet<>();
+    /** Blocks one allocation covers at most: its BAT pages fit one log entry with room to spare. */
+    static final int MAX_BLOCKS_PER_ALLOCATION = 64;
     /** Set when an allocation's log writes failed: the log's state is unknown, every later change fails. */
     private volatile IOException failure;
     /** The metadata file as storage, for log writes on a queue's ring. */
@@ -573,7 +577,9 @@ public final class VhdxMetadata {
     /**
      * Starts giving a dynamic disk's block file space through the log on the caller's ring
      * ({@code RUN}: write the stages, then {@link #finishAllocation}); says the block has data
-     * now ({@code DONE}); or names the allocation in flight to wait for ({@code WAIT}).
+     * now ({@code DONE}); or names the allocation in flight to wait for ({@code WAIT}). Blocks
+     * asked for while one is in flight are remembered and all get space in the next one (one
+     * log entry for many blocks), so allocations do not queue one by one behind the log.
      */
     void beginAllocation(long block, WriteBackStep step) throws IOException {
         lock.lock();
@@ -581,22 +587,46 @@ public final class VhdxMetadata {
             if (failure != null) {
                 throw failure;
             }
-            if (allocating != null) {
-                step.waitFor(allocating);
-                return;
-            }
             if (BatEntry.hasData(BatEntry.state(bat.payload(block)))) {
                 step.done();
                 return;
             }
+            if (allocating != null) {
+                if (!allocating.covers(block)) {
+                    queuedBlocks.add(block);
+                }
+                step.waitFor(allocating);
+                return;
+            }
             beginWritesLocked();
-            long start = nextFree;
-            long end = start + blockSize();
-            long newRaw = BatEntry.encode(BatEntry.FULLY_PRESENT, start);
-            long idx = bat.payloadIndex(block);
+            queuedBlocks.add(block);
+            List<Long> blocks = new ArrayList<>();
+            for (long b : queuedBlocks) {
+                if (!BatEntry.hasData(BatEntry.state(bat.payload(b))) && blocks.size() < MAX_BLOCKS_PER_ALLOCATION) {
+                    blocks.add(b);
+                }
+            }
+            queuedBlocks.clear();
+            long[] raws = new long[blocks.size()];
+            long[] overrides = new long[2 * blocks.size()];
+            long end = nextFree;
+            for (int i = 0; i < raws.length; i++) {
+                raws[i] = BatEntry.encode(BatEntry.FULLY_PRESENT, end);
+                end += blockSize();
+                overrides[2 * i] = bat.payloadIndex(blocks.get(i));
+                overrides[2 * i + 1] = raws[i];
+            }
+            List<SectorUpdate> pages = new ArrayList<>();
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (long b : blocks) {
+                long idx = bat.payloadIndex(b);
+                if (seen.add(BatTable.pageOfIndex(idx))) {
+                    pages.add(bat.pageOf(idx, overrides));
+                }
+            }
             file.truncate(end);
-            List<LogWriter.Entry> entries = log.prepare(List.of(bat.pageOf(idx, idx, newRaw, -1, 0)), durableSize, end);
-            allocating = new BlockAllocation(block, newRaw, end, storage, entries, log.afterEntryDurable());
+            List<LogWriter.Entry> entries = log.prepare(pages, durableSize, end);
+            allocating = new BlockAllocation(blocks, raws, end, storage, entries, log.afterEntryDurable());
             nextFree = end;
             step.run(allocating);
         } finally {
@@ -614,7 +644,9 @@ public final class VhdxMetadata {
         try {
             if (ok) {
                 durableSize = Math.max(durableSize, a.fileEnd);
-                bat.setPayload(a.block, a.newRaw);
+                for (int i = 0; i < a.blocks.size(); i++) {
+                    bat.setPayload(a.blocks.get(i), a.newRaws[i]);
+                }
             } else {
                 failure = new IOException(path + ": a block allocation's log writes failed; the image takes no further change");
             }
