@@ -23,8 +23,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The one per-queue I/O engine, for every format: it turns guest requests into storage
@@ -38,16 +36,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>One rule for results: a request completes once, with its byte count (reads and writes) or 0
  * (the rest), or the first negative errno of its operations (a {@link NativeException}'s errno, EIO for anything else), and a failed request
- * is logged once, at most {@link #LOG_BURST} lines per {@link #LOG_WINDOW_NANOS}. Requests,
+ * is logged once, rate-limited ({@link FailureLog}). Requests,
  * operations, iovec arrays and lookup holders are pooled: steady-state reads and writes of
  * allocated data allocate nothing.
  */
 public final class QueueEngine implements BlockWorker {
-    private static final Logger LOG = LoggerFactory.getLogger(QueueEngine.class);
-    static final int LOG_BURST = 20;
-    static final long LOG_WINDOW_NANOS = 10_000_000_000L;
     /** Bytes of zeros one iovec entry of a zero write points at; entries repeat it. */
-    private static final int ZERO_CHUNK = 64 << 10;
+    static final int ZERO_CHUNK = 64 << 10;
 
     private final BlockImage image;
     private final Mapping mapping;
@@ -62,12 +57,13 @@ public final class QueueEngine implements BlockWorker {
     private final WriteStep step = new WriteStep();
     private final ClearStep clearStep = new ClearStep();
     private final WriteBackStep writeBackStep = new WriteBackStep();
+    private final FailureLog failures;
     private final ArrayDeque<Request> requests = new ArrayDeque<>();
     private final ArrayDeque<MappingRuns> runsPool = new ArrayDeque<>();
     private final ArrayDeque<BackingRead> backingReads = new ArrayDeque<>();
     private final ArrayDeque<CopyOnWrite> copies = new ArrayDeque<>();
     private final ArrayDeque<ZeroWrite> zeroWrites = new ArrayDeque<>();
-    private final ArrayDeque<StorageStep> storageSteps = new ArrayDeque<>();
+    private final ArrayDeque<StorageZero> storageSteps = new ArrayDeque<>();
     private final ArrayDeque<MetadataFetch> fetches = new ArrayDeque<>();
     /**
      * Allocations this queue started and has not yet committed or aborted. Normally empty when
@@ -76,9 +72,6 @@ public final class QueueEngine implements BlockWorker {
      */
     private final ArrayList<Allocation> ownAllocations = new ArrayList<>();
     private BlockWorker backing;
-    private long logWindow;
-    private int logged;
-    private int suppressed;
     private boolean closed;
 
     public QueueEngine(BlockImage image, Mapping mapping, IoUring ring) {
@@ -90,6 +83,7 @@ public final class QueueEngine implements BlockWorker {
         this.compressed = mapping.compressedUnit() > 0 ? new CompressedReads(storages, mapping, arena) : null;
         this.wakeup = new CrossQueueWakeup(ring);
         this.zeros = arena.allocate(ZERO_CHUNK, 4096);
+        this.failures = new FailureLog(image.path());
     }
 
     /** The errno of a failure: a native call's own, EIO for anything else. Negative. */
@@ -119,31 +113,13 @@ public final class QueueEngine implements BlockWorker {
         IoCompletion d = r.done;
         long t = r.tag;
         if (error < 0 && r.op != Request.Op.INTERNAL) {
-            logFailure(r, error);
+            failures.failed(r.op, r.offset, r.length, error);
         }
         boolean transfer = r.op == Request.Op.READ || r.op == Request.Op.WRITE;
         int result = error < 0 ? error : transfer ? (int) Math.min(Integer.MAX_VALUE, r.length) : 0;
         r.done = null;
         requests.push(r);
         d.complete(t, result);
-    }
-
-    private void logFailure(Request r, int error) {
-        long now = System.nanoTime();
-        if (now - logWindow > LOG_WINDOW_NANOS) {
-            if (suppressed > 0) {
-                LOG.warn("{}: {} more failed requests not logged", image.path(), suppressed);
-            }
-            logWindow = now;
-            logged = 0;
-            suppressed = 0;
-        }
-        if (logged++ < LOG_BURST) {
-            LOG.warn("{}: {} of {} bytes at offset {} failed: {}", image.path(), r.op.name().toLowerCase().replace('_', '-'),
-                    r.length, r.offset, Errno.name(-error));
-        } else {
-            suppressed++;
-        }
     }
 
     /** The errno a request gets before any I/O, or 0 when its range may go ahead. */
@@ -293,7 +269,7 @@ public final class QueueEngine implements BlockWorker {
      * the mapping plans it. In-place steps that continue each other (same storage, contiguous
      * host range, same token) become one transfer.
      */
-    private void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r) {
+    void writeRange(long pos, long end, IoVecArray buffers, long bufOffset, Request r) {
         writeRange(pos, end, buffers, bufOffset, r, false);
     }
 
@@ -393,6 +369,14 @@ public final class QueueEngine implements BlockWorker {
 
     void recycle(MetadataFetch f) {
         fetches.push(f);
+    }
+
+    void recycle(StorageZero z) {
+        storageSteps.push(z);
+    }
+
+    void recycle(ZeroWrite z) {
+        zeroWrites.push(z);
     }
 
     StorageQueue storageQueue(Storage s) throws IOException {
@@ -538,9 +522,10 @@ public final class QueueEngine implements BlockWorker {
                 }
                 switch (kind) {
                     case ClearStep.DONE -> { }
-                    case ClearStep.ZERO_STORAGE -> (storageSteps.isEmpty() ? new StorageStep() : storageSteps.pop())
+                    case ClearStep.ZERO_STORAGE -> (storageSteps.isEmpty() ? new StorageZero(this, mapping) : storageSteps.pop())
                             .start(clearStep.storage, clearStep.host, pos, stepEnd - pos, clearStep.release, clearStep.token, r);
-                    case ClearStep.WRITE_ZEROS -> (zeroWrites.isEmpty() ? new ZeroWrite() : zeroWrites.pop()).start(pos, stepEnd, r);
+                    case ClearStep.WRITE_ZEROS -> (zeroWrites.isEmpty() ? new ZeroWrite(this, arena, zeros) : zeroWrites.pop())
+                            .start(pos, stepEnd, r);
                     case ClearStep.WAIT -> waitFor(clearStep.pending, r, () -> clearRange(p, stepEnd, discard, mayUnmap, r));
                     default -> throw new IllegalStateException("unknown clear step " + kind);
                 }
@@ -548,71 +533,6 @@ public final class QueueEngine implements BlockWorker {
             }
         } catch (IOException | RuntimeException e) {
             r.fail(errno(e));
-        }
-    }
-
-    /** A storage range made to read as zeros, then reported to the mapping if it has a token. */
-    private final class StorageStep implements IoCompletion {
-        private long guest, length, token;
-        private Request r;
-
-        void start(Storage s, long host, long guest, long length, boolean release, long token, Request r) throws IOException {
-            this.guest = guest;
-            this.length = length;
-            this.token = token;
-            this.r = r;
-            r.add();
-            try {
-                storages.of(s).zero(host, length, release, this, 0);
-            } catch (IOException | RuntimeException e) {
-                complete(0, errno(e));
-            }
-        }
-
-        @Override
-        public void complete(long ignored, int res) {
-            int result = Math.min(res, 0);
-            if (token != -1) {
-                try {
-                    mapping.written(token, guest, length, result >= 0);
-                } catch (IOException | RuntimeException e) {
-                    result = result < 0 ? result : errno(e);
-                }
-            }
-            Request req = r;
-            r = null;
-            storageSteps.push(this);
-            req.complete(0, result);
-        }
-    }
-
-    /** Zeros written as data through the write path, from a shared zero page repeated in an iovec array. */
-    private final class ZeroWrite implements IoCompletion {
-        private final IoVecArray iov = new IoVecArray(arena, IoVecArray.IOV_MAX);
-        private Request parent;
-
-        void start(long pos, long end, Request parent) throws IOException {
-            long length = end - pos;
-            if (length > (long) ZERO_CHUNK * IoVecArray.IOV_MAX) {
-                throw new IOException("zero write of " + length + " bytes in one step (format error)");
-            }
-            this.parent = parent;
-            parent.add();
-            iov.clear();
-            for (long done = 0; done < length; done += ZERO_CHUNK) {
-                iov.add(zeros.address(), Math.min(ZERO_CHUNK, length - done));
-            }
-            Request r = internalRequest(this);
-            writeRange(pos, end, iov, 0, r);
-            r.complete(0, 0);
-        }
-
-        @Override
-        public void complete(long ignored, int res) {
-            Request p = parent;
-            parent = null;
-            zeroWrites.push(this);
-            p.complete(0, res);
         }
     }
 

@@ -6,7 +6,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
@@ -214,6 +216,18 @@ final class BatTable {
 
     long bitmapIndex(long chunk) {
         return layout.bitmapIndex(chunk);
+    }
+
+    /** The pages holding the entries {@code overrides} names, (index, value) pairs, each page once, with those values. */
+    List<SectorUpdate> pagesWith(long[] overrides) {
+        List<SectorUpdate> pages = new ArrayList<>();
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int i = 0; i < overrides.length; i += 2) {
+            if (seen.add(pageOfIndex(overrides[i]))) {
+                pages.add(pageOf(overrides[i], overrides));
+            }
+        }
+        return pages;
     }
 
     /**

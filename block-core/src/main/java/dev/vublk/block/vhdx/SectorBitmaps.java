@@ -2,6 +2,8 @@ package dev.vublk.block.vhdx;
 
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -125,6 +127,37 @@ final class SectorBitmaps {
             n++;
         }
         return value ? n : -n;
+    }
+
+    /**
+     * The bitmap pages of chunk {@code chunk} (bitmap block at {@code sbOffset}) with bits
+     * {@code [firstBit, firstBit + count)} set to {@code value}, as log updates: each page taken
+     * from {@code base} if it is there, else a fresh zero page ({@code fresh}) or the cached one.
+     */
+    List<SectorUpdate> changes(long chunk, long sbOffset, long firstBit, long count, boolean value, List<SectorUpdate> base,
+                               boolean fresh) throws IOException {
+        List<SectorUpdate> out = new ArrayList<>();
+        int perPage = bitsPerPage();
+        long bit = firstBit;
+        long endBit = bit + count;
+        while (bit < endBit) {
+            int pageInChunk = (int) (bit / perPage);
+            long pageOffset = sbOffset + (long) pageInChunk * Layout.LOG_SECTOR;
+            int from = (int) (bit % perPage);
+            int n = (int) Math.min(perPage - from, endBit - bit);
+            byte[] page = null;
+            for (SectorUpdate u : base) {
+                if (u.fileOffset() == pageOffset) {
+                    page = u.data();
+                }
+            }
+            if (page == null) {
+                page = fresh ? new byte[Layout.LOG_SECTOR] : page(chunk, sbOffset, pageInChunk);
+            }
+            out.add(new SectorUpdate(pageOffset, withBits(page, from, n, value)));
+            bit += n;
+        }
+        return out;
     }
 
     /** New page contents with bits {@code [from, from+count)} of the page set to {@code value}. */

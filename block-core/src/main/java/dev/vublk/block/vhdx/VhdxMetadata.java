@@ -6,7 +6,6 @@ import dev.vublk.block.storage.FileStorage;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
-import java.io.EOFException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,7 +53,7 @@ public final class VhdxMetadata {
     /** How long a synchronous change waits for an allocation another queue is writing. */
     private static final long CHANGE_WAIT_NANOS = 30_000_000_000L;
 
-    private VhdxMetadata(Path path, NativeFile file, Headers headers, RegionTableEntry metadataRegion, MetadataItems items,
+    VhdxMetadata(Path path, NativeFile file, Headers headers, RegionTableEntry metadataRegion, MetadataItems items,
                          BatTable bat, long fileSize, long cacheBytes) {
         this.path = path;
         this.file = file;
@@ -83,70 +82,7 @@ public final class VhdxMetadata {
 
     /** @param cacheBytes sector bitmap cache budget (0: the default) */
     static VhdxMetadata open(NativeFile file, Path path, boolean replayReadOnly, long cacheBytes) throws IOException {
-        try {
-            FileIdentifier.parse(file.readBytes(Layout.FILE_ID_OFFSET, FileIdentifier.SIZE), path);
-            Headers headers = Headers.read(file, path);
-            List<LogEntry> pending = LogReplay.pending(file, headers.current(), path);
-            if (!pending.isEmpty()) {
-                headers = replay(file, path, headers, pending, replayReadOnly);
-            }
-            long fileSize = file.size();
-            VhdxHeader header = headers.current();
-            header.checkLogInside(fileSize, path);
-            RegionTable regions = readRegions(file, path, fileSize, header);
-            RegionTableEntry metaRegion = regions.find(KnownGuids.METADATA_REGION, path);
-            if (metaRegion.length() > MetadataTable.MAX_REGION) {
-                throw new ImageException(path, "metadata region of " + metaRegion.length() + " bytes is larger than the "
-                        + MetadataTable.MAX_REGION + " bytes read into memory");
-            }
-            MetadataItems items = MetadataItems.parse(file.readBytes(metaRegion.fileOffset(), (int) metaRegion.length()), path);
-            RegionTableEntry batRegion = regions.find(KnownGuids.BAT_REGION, path);
-            BatTable bat = BatTable.read(file, batRegion, items.batLayout(), path);
-            List<long[]> reserved = new ArrayList<>();
-            reserved.add(new long[] {header.logOffset(), header.logOffset() + header.logLength()});
-            for (RegionTableEntry e : regions.entries()) {
-                reserved.add(new long[] {e.fileOffset(), e.end()});
-            }
-            bat.validate(items.fileParameters().hasParent(), fileSize, reserved.toArray(long[][]::new), path);
-            VhdxMetadata m = new VhdxMetadata(path, file, headers, metaRegion, items, bat, fileSize, cacheBytes);
-            m.warmBitmaps();
-            return m;
-        } catch (EOFException e) {
-            throw new ImageException(path, "file ends inside a VHDX structure: " + e.getMessage(), e);
-        }
-    }
-
-    private static Headers replay(NativeFile file, Path path, Headers headers, List<LogEntry> pending, boolean replayReadOnly)
-            throws IOException {
-        if (file.writable()) {
-            LogReplay.apply(file, pending);
-            VhdxHeader h = headers.current();
-            headers.update(MsGuid.random(), h.dataWriteGuid(), MsGuid.ZERO);
-            return headers;
-        }
-        if (!replayReadOnly) {
-            throw new ImageException(path, "the VHDX log holds " + pending.size() + " entr" + (pending.size() == 1 ? "y" : "ies")
-                    + " that must be replayed, but the image is open read-only; open it read-write once (or allow"
-                    + " replay of read-only images) to replay the log");
-        }
-        try (NativeFile writable = NativeFile.open(path, true, false)) {
-            Headers w = Headers.read(writable, path);
-            List<LogEntry> again = LogReplay.pending(writable, w.current(), path);
-            LogReplay.apply(writable, again);
-            w.update(MsGuid.random(), w.current().dataWriteGuid(), MsGuid.ZERO);
-        }
-        return Headers.read(file, path);
-    }
-
-    private static RegionTable readRegions(NativeFile file, Path path, long fileSize, VhdxHeader header) throws IOException {
-        RegionTable first = RegionTable.parseOrNull(file.readBytes(Layout.REGION_TABLE1_OFFSET, Layout.REGION_TABLE_SIZE));
-        RegionTable table = first != null ? first
-                : RegionTable.parseOrNull(file.readBytes(Layout.REGION_TABLE2_OFFSET, Layout.REGION_TABLE_SIZE));
-        if (table == null) {
-            throw new ImageException(path, "both region tables are damaged (bad signature or CRC-32C)");
-        }
-        table.validate(path, fileSize, header);
-        return table;
+        return MetadataOpen.open(file, path, replayReadOnly, cacheBytes);
     }
 
     // ---- facts -----------------------------------------------------------------------------
@@ -236,7 +172,7 @@ public final class VhdxMetadata {
     }
 
     /** Loads the bitmap pages of every partially present block, so reads of them never wait on the file. */
-    private void warmBitmaps() throws IOException {
+    void warmBitmaps() throws IOException {
         if (!differencing()) {
             return;
         }
@@ -331,8 +267,8 @@ public final class VhdxMetadata {
                     end += Layout.MIB;
                 } else {
                     // Bits left from an earlier life of the block must not make stale sectors visible.
-                    bitmapPages = bitmapChanges(chunk, BatEntry.fileOffset(sbRaw), block, 0, b.layout().sectorsPerBlock(), false,
-                            List.of(), false);
+                    bitmapPages = bitmaps.changes(chunk, BatEntry.fileOffset(sbRaw), firstBit(bat, block, 0),
+                            b.layout().sectorsPerBlock(), false, List.of(), false);
                 }
                 newRaw = BatEntry.encode(BatEntry.PARTIALLY_PRESENT, start);
             } else {
@@ -395,15 +331,16 @@ public final class VhdxMetadata {
                     file.truncate(end);
                 }
                 long sb = BatEntry.fileOffset(sbRaw);
-                List<SectorUpdate> all = bitmapChanges(chunk, sb, block, 0, spb, true, List.of(), fresh);
-                pages = bitmapChanges(chunk, sb, block, firstSector, count, false, all, fresh);
+                List<SectorUpdate> all = bitmaps.changes(chunk, sb, firstBit(bat, block, 0), spb, true, List.of(), fresh);
+                pages = bitmaps.changes(chunk, sb, firstBit(bat, block, firstSector), count, false, all, fresh);
                 for (SectorUpdate u : all) {
                     if (pages.stream().noneMatch(c -> c.fileOffset() == u.fileOffset())) {
                         pages.add(u);
                     }
                 }
             } else {
-                pages = bitmapChanges(chunk, BatEntry.fileOffset(sbRaw), block, firstSector, count, present, List.of(), false);
+                pages = bitmaps.changes(chunk, BatEntry.fileOffset(sbRaw), firstBit(bat, block, firstSector), count, present,
+                        List.of(), false);
             }
             long newRaw = BatEntry.encode(BatEntry.PARTIALLY_PRESENT, BatEntry.fileOffset(raw));
             commit(chunk, BatEntry.fileOffset(sbRaw), pages, end, pIdx, newRaw, sbIdx, sbRaw);
@@ -501,31 +438,6 @@ public final class VhdxMetadata {
      * set to {@code value}, starting from pages already changed in this transaction ({@code base}),
      * else from zeros for a {@code fresh} bitmap block, else from the file.
      */
-    private List<SectorUpdate> bitmapChanges(long chunk, long sbOffset, long block, long first, long count, boolean value,
-                                             List<SectorUpdate> base, boolean fresh) throws IOException {
-        List<SectorUpdate> out = new ArrayList<>();
-        int perPage = SectorBitmaps.bitsPerPage();
-        long bit = firstBit(bat, block, first);
-        long endBit = bit + count;
-        while (bit < endBit) {
-            int pageInChunk = (int) (bit / perPage);
-            long pageOffset = sbOffset + (long) pageInChunk * Layout.LOG_SECTOR;
-            int from = (int) (bit % perPage);
-            int n = (int) Math.min(perPage - from, endBit - bit);
-            byte[] page = null;
-            for (SectorUpdate u : base) {
-                if (u.fileOffset() == pageOffset) {
-                    page = u.data();
-                }
-            }
-            if (page == null) {
-                page = fresh ? new byte[Layout.LOG_SECTOR] : bitmaps.page(chunk, sbOffset, pageInChunk);
-            }
-            out.add(new SectorUpdate(pageOffset, SectorBitmaps.withBits(page, from, n, value)));
-            bit += n;
-        }
-        return out;
-    }
 
     /**
      * Logs the bitmap pages (of chunk {@code chunk}, whose bitmap block is at {@code sbOffset}) and
@@ -616,14 +528,7 @@ public final class VhdxMetadata {
                 overrides[2 * i] = bat.payloadIndex(blocks.get(i));
                 overrides[2 * i + 1] = raws[i];
             }
-            List<SectorUpdate> pages = new ArrayList<>();
-            java.util.Set<Integer> seen = new java.util.HashSet<>();
-            for (long b : blocks) {
-                long idx = bat.payloadIndex(b);
-                if (seen.add(BatTable.pageOfIndex(idx))) {
-                    pages.add(bat.pageOf(idx, overrides));
-                }
-            }
+            List<SectorUpdate> pages = bat.pagesWith(overrides);
             file.truncate(end);
             List<LogWriter.Entry> entries = log.prepare(pages, durableSize, end);
             allocating = new BlockAllocation(blocks, raws, end, storage, entries, log.afterEntryDurable());
