@@ -9,7 +9,6 @@ import dev.vublk.block.ImageChain;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.raw.RawImage;
 import dev.vublk.block.vhdx.VhdxImage;
-import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Path;

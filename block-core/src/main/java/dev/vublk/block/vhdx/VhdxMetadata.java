@@ -9,21 +9,27 @@ import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The metadata of one open VHDX file, shared by every queue thread: headers, known items, the
- * BAT and sector bitmaps. Lookups ({@link #map}) take no lock. Changes (allocation, block state
- * changes, bitmap updates) run under one lock and go through the log before they are made
- * visible in memory; data I/O is the caller's and happens outside the lock.
+ * BAT and sector bitmaps. Lookups ({@link #mapInto}) take no lock. Changes (allocation, block
+ * state changes, bitmap updates) go through the log before they are made visible in memory,
+ * one at a time: a dynamic disk's block allocations as {@link BlockAllocation}s a queue writes
+ * on its ring, the rest synchronously under the lock; data I/O is the caller's.
  */
 public final class VhdxMetadata {
     /** Bitmap cache budget when the options give none: 16 Ki pages of 4 KiB cover 256 GiB of 512-byte sectors. */
     static final long DEFAULT_BITMAP_CACHE = 64 * Layout.MIB;
     /** Ceiling on cached bitmap pages whatever the options ask: 2^20 pages, 4 GiB, a 64 TiB disk's bitmaps at 4 KiB sectors. */
     static final int MAX_BITMAP_PAGES = 1 << 20;
+    /** Blocks one allocation covers at most: its BAT pages fit one log entry with room to spare. */
+    static final int MAX_BLOCKS_PER_ALLOCATION = 64;
+    /** How long a synchronous change waits for an allocation another queue is writing. */
+    private static final long CHANGE_WAIT_NANOS = 30_000_000_000L;
     private static final Runnable NO_CRASH_POINT = () -> {};
 
     private final Path path;
@@ -43,18 +49,14 @@ public final class VhdxMetadata {
     /** The block allocation a queue is writing on its ring, or null; guarded by {@link #lock}. */
     private BlockAllocation allocating;
     /** Blocks asked for while {@link #allocating} was in flight: the next allocation covers them. */
-    private final java.util.LinkedHashSet<Long> queuedBlocks = new java.util.LinkedHashSet<>();
-    /** Blocks one allocation covers at most: its BAT pages fit one log entry with room to spare. */
-    static final int MAX_BLOCKS_PER_ALLOCATION = 64;
+    private final LinkedHashSet<Long> queuedBlocks = new LinkedHashSet<>();
     /** Set when an allocation's log writes failed: the log's state is unknown, every later change fails. */
     private volatile IOException failure;
     /** The metadata file as storage, for log writes on a queue's ring. */
     private final FileStorage storage;
-    /** How long a synchronous change waits for an allocation another queue is writing. */
-    private static final long CHANGE_WAIT_NANOS = 30_000_000_000L;
 
     VhdxMetadata(Path path, NativeFile file, Headers headers, RegionTableEntry metadataRegion, MetadataItems items,
-                         BatTable bat, long fileSize, long cacheBytes) {
+                 BatTable bat, long fileSize, long cacheBytes) {
         this.path = path;
         this.file = file;
         this.headers = headers;
