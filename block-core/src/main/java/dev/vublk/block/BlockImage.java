@@ -20,6 +20,14 @@ public interface BlockImage extends AutoCloseable {
     /** The image file as it was named (by the operator, or by the image above it). */
     java.nio.file.Path path();
 
+    /**
+     * Where the image lives, for messages: its path, or a location that is no path (an RBD
+     * image {@code rbd:pool/image}, an NBD export's URI).
+     */
+    default String location() {
+        return path().toString();
+    }
+
     /** The image unallocated ranges are read from: the backing file or VHDX parent; null if none. */
     default BlockImage backing() {
         return null;

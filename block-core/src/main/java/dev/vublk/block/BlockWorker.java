@@ -31,6 +31,13 @@ public interface BlockWorker {
     /** Makes a range read as zeros; with {@code mayUnmap} the space may also be released. */
     void writeZeroes(long offset, long length, boolean mayUnmap, IoCompletion done, long tag);
 
+    /**
+     * The queue is stopping and no request is in flight: the worker ends the operations it keeps
+     * on the ring for itself (its storages' socket receives and eventfd reads), so the ring can
+     * drain. Called on the queue thread, perhaps more than once, before {@link #close}.
+     */
+    default void stop() {}
+
     /** Releases the worker's buffers; called on the queue thread after its ring has drained. */
     default void close() {}
 }

@@ -12,4 +12,13 @@ public class ImageException extends IOException {
     public ImageException(Path image, String reason, Throwable cause) {
         super(image + ": " + reason, cause);
     }
+
+    /** For an image named by a location that is no path (an RBD image, an NBD export). */
+    public ImageException(String location, String reason) {
+        super(location + ": " + reason);
+    }
+
+    public ImageException(String location, String reason, Throwable cause) {
+        super(location + ": " + reason, cause);
+    }
 }

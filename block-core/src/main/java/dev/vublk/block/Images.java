@@ -46,7 +46,7 @@ public final class Images {
     public static List<String> describeChain(BlockImage top) {
         List<String> lines = new ArrayList<>();
         for (BlockImage i = top; i != null; i = i.backing()) {
-            StringBuilder b = new StringBuilder(i == top ? "image " : "  backed by ").append(i.path())
+            StringBuilder b = new StringBuilder(i == top ? "image " : "  backed by ").append(i.location())
                     .append(": ").append(i.format()).append(", ").append(i.size()).append(" bytes, ")
                     .append(i.readOnly() ? "read-only" : "read-write");
             if (i.externalDataFile() != null) {

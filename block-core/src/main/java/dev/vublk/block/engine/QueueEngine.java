@@ -538,6 +538,14 @@ public final class QueueEngine implements BlockWorker {
 
     // ---- close ---------------------------------------------------------------------------------
 
+    @Override
+    public void stop() {
+        storages.stop();
+        if (backing != null) {
+            backing.stop();
+        }
+    }
+
     /**
      * Releases everything; the ring has drained. Allocations still pending (only after a queue
      * failure) are aborted so other queues waiting on them go on.
@@ -558,6 +566,7 @@ public final class QueueEngine implements BlockWorker {
         if (backing != null) {
             backing.close();
         }
+        storages.close();
         wakeup.close();
         bounces.close();
         // The arena holds iovecs and buffers of completed operations only: the ring has drained.

@@ -37,4 +37,19 @@ final class StorageQueues {
         count++;
         return q;
     }
+
+    /** Lets every side end its standing operations (see {@link StorageQueue#stop}). */
+    void stop() {
+        for (int i = 0; i < count; i++) {
+            queues[i].stop();
+        }
+    }
+
+    /** Closes every side; the ring has drained. */
+    void close() {
+        for (int i = 0; i < count; i++) {
+            queues[i].close();
+        }
+        count = 0;
+    }
 }

@@ -2,7 +2,6 @@ package dev.vublk.block.raw;
 
 import dev.vublk.block.ImageFormat;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,10 +20,10 @@ final class FirstSectorGuard {
     /** Writes starting below this offset are checked: the magic lies in the first bytes. */
     static final long GUARDED_BYTES = 512;
 
-    private final Path path;
+    private final String path;
     private final AtomicBoolean reported = new AtomicBoolean();
 
-    FirstSectorGuard(Path path) {
+    FirstSectorGuard(String path) {
         this.path = path;
     }
 

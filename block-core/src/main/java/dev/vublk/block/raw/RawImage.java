@@ -7,25 +7,26 @@ import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.storage.FileStorage;
+import dev.vublk.block.storage.Volume;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** A RAW image or block device: guest offset = file offset, no metadata. */
+/**
+ * A RAW image: a {@link Volume} served as it is, guest offset = volume offset, no metadata. The
+ * volume is a file or block device, an RBD image or an NBD export.
+ */
 public final class RawImage implements BlockImage {
-    private final NativeFile file;
-    /** The file as storage, with its probed O_DIRECT alignment. */
-    private final FileStorage storage;
+    private final Volume volume;
     private final boolean readOnly;
     /** Set when the format was detected: writes must not turn the image into another format. */
     private final FirstSectorGuard guard;
     private volatile long size;
     private volatile boolean closed;
 
-    private RawImage(NativeFile file, boolean readOnly, long size, FirstSectorGuard guard) throws IOException {
-        this.file = file;
-        this.storage = new FileStorage(file, file.direct() ? DirectAlignment.probe(file, file.path()) : 1);
+    private RawImage(Volume volume, boolean readOnly, long size, FirstSectorGuard guard) {
+        this.volume = volume;
         this.readOnly = readOnly;
         this.size = size;
         this.guard = guard;
@@ -48,7 +49,7 @@ public final class RawImage implements BlockImage {
             throw new ImageException(path, "cannot open: " + e.getMessage(), e);
         }
         try {
-            return new RawImage(file, options.readOnly(), file.size(), probed ? new FirstSectorGuard(path) : null);
+            return new RawImage(fileStorage(file), options.readOnly(), file.size(), probed ? new FirstSectorGuard(path.toString()) : null);
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
@@ -57,7 +58,24 @@ public final class RawImage implements BlockImage {
 
     /** Wraps an already open file (backing files opened by other formats, never written). */
     public static RawImage of(NativeFile file) throws IOException {
-        return new RawImage(file, !file.writable(), file.size(), null);
+        return new RawImage(fileStorage(file), !file.writable(), file.size(), null);
+    }
+
+    /**
+     * Serves an open volume (network storage: the operator named it, its format is RAW); the image
+     * owns it from here on and closes it.
+     */
+    public static RawImage over(Volume volume, boolean readOnly) throws IOException {
+        try {
+            return new RawImage(volume, readOnly || !volume.writable(), volume.size(), null);
+        } catch (IOException | RuntimeException e) {
+            volume.close();
+            throw e;
+        }
+    }
+
+    private static FileStorage fileStorage(NativeFile file) throws IOException {
+        return new FileStorage(file, file.direct() ? DirectAlignment.probe(file, file.path()) : 1);
     }
 
     /** Whether guest writes are kept from giving this probed image another format's magic. */
@@ -66,10 +84,14 @@ public final class RawImage implements BlockImage {
     }
 
     @Override
-    public Path path() { return file.path(); }
+    public Path path() { return Path.of(volume.name()); }
 
-    NativeFile file() {
-        return file;
+    @Override
+    public String location() { return volume.name(); }
+
+    /** The volume the image is served from. */
+    Volume volume() {
+        return volume;
     }
 
     @Override
@@ -82,10 +104,10 @@ public final class RawImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.RAW; }
 
     @Override
-    public int requestAlignment() { return Math.max(512, storage.alignment()); }
+    public int requestAlignment() { return Math.max(512, volume.alignment()); }
 
     @Override
-    public int memoryAlignment() { return storage.alignment(); }
+    public int memoryAlignment() { return volume.alignment(); }
 
     @Override
     public boolean supportsDiscard() { return !readOnly; }
@@ -93,27 +115,24 @@ public final class RawImage implements BlockImage {
     @Override
     public Mapping newMapping() throws IOException {
         if (closed) {
-            throw new ImageException(file.path(), "image is closed");
+            throw new ImageException(location(), "image is closed");
         }
-        return new RawMapping(this, storage, guard);
+        return new RawMapping(this, volume, guard);
     }
 
     @Override
     public void flush() throws IOException {
         if (!readOnly) {
-            file.fdatasync();
+            volume.flush();
         }
     }
 
     @Override
     public void resize(long newSize) throws IOException {
         if (readOnly) {
-            throw new ImageException(file.path(), "read-only");
+            throw new ImageException(location(), "read-only");
         }
-        if (file.isBlockDevice()) {
-            throw new UnsupportedOperationException("a block device cannot be resized");
-        }
-        file.truncate(newSize);
+        volume.resize(newSize);
         size = newSize;
     }
 
@@ -126,7 +145,7 @@ public final class RawImage implements BlockImage {
         try {
             flush();
         } finally {
-            file.close();
+            volume.close();
         }
     }
 }

@@ -4,8 +4,8 @@ import dev.vublk.block.ClearStep;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.MappingRuns;
 import dev.vublk.block.WriteStep;
-import dev.vublk.block.storage.FileStorage;
 import dev.vublk.block.storage.Storage;
+import dev.vublk.block.storage.Volume;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
@@ -17,12 +17,12 @@ import java.util.List;
  */
 final class RawMapping implements Mapping {
     private final RawImage image;
-    private final FileStorage storage;
+    private final Volume storage;
     private final List<Storage> dataStorages;
     /** Null unless the format was probed. */
     private final FirstSectorGuard guard;
 
-    RawMapping(RawImage image, FileStorage storage, FirstSectorGuard guard) {
+    RawMapping(RawImage image, Volume storage, FirstSectorGuard guard) {
         this.image = image;
         this.storage = storage;
         this.dataStorages = List.of(storage);

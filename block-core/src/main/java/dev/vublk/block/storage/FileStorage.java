@@ -6,15 +6,17 @@ import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
+import java.io.IOException;
 import java.util.ArrayDeque;
 
 /**
- * A file (or block device) as storage, through the queue's io_uring. It does not own the
- * descriptor: the format that opened the file closes it. Metadata the format reads and writes
- * synchronously at open, close and resize goes through the same {@link #file()}. With O_DIRECT, {@link #alignment} is
+ * A file (or block device) as storage, through the queue's io_uring. Metadata a format reads and
+ * writes synchronously at open, close and resize goes through the same {@link #file()}. As a
+ * {@link Volume} (a RAW image) closing it closes the file; qcow2 and VHDX, which share the file
+ * with their metadata, close the file themselves and never close the storage. With O_DIRECT, {@link #alignment} is
  * what {@link dev.vublk.block.DirectAlignment} probed for it.
  */
-public final class FileStorage implements Storage {
+public final class FileStorage implements Volume {
     private static final int KEEP = NativeFile.FALLOC_FL_KEEP_SIZE;
     private static final int PUNCH = NativeFile.FALLOC_FL_PUNCH_HOLE | KEEP;
     private static final int ZERO_RANGE = NativeFile.FALLOC_FL_ZERO_RANGE | KEEP;
@@ -55,6 +57,31 @@ public final class FileStorage implements Storage {
     @Override
     public int alignment() {
         return alignment;
+    }
+
+    @Override
+    public long size() throws IOException {
+        return file.size();
+    }
+
+    @Override
+    public void resize(long newSize) throws IOException {
+        if (file.isBlockDevice()) {
+            throw new UnsupportedOperationException("a block device cannot be resized");
+        }
+        file.truncate(newSize);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (file.writable()) {
+            file.fdatasync();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        file.close();
     }
 
     @Override

@@ -30,4 +30,17 @@ public interface StorageQueue {
      * anyway: either reads back as zeros.
      */
     void zero(long offset, long length, boolean release, IoCompletion done, long tag);
+
+    /**
+     * The queue is stopping: no new operations will come. A side that keeps operations on the
+     * ring for itself rather than for a request (a socket receive, an eventfd read delivering a
+     * library's completions, a reconnect timer) ends them once every operation it started has
+     * completed; they complete on the ring, which then drains. Operations only waiting for the
+     * store to come back (a reconnect) fail now with EIO. The queue thread waits for the ring to
+     * drain before {@link #close}. Called on the queue thread, perhaps more than once.
+     */
+    default void stop() {}
+
+    /** Releases the side's descriptors and memory; called on the queue thread after the ring drained. */
+    default void close() {}
 }

@@ -207,6 +207,9 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         }
         while (ring != null && ring.inFlight() > (kickArmed ? 1 : 0)) {
             try {
+                if (worker != null) {
+                    worker.stop(); // ends its storages' standing operations once theirs are done
+                }
                 ring.submitAndWait();
             } catch (NativeException e) {
                 LOG.error("queue {}: cannot drain the ring after the failure: {}; its buffers are never freed", index, e.getMessage());
@@ -258,7 +261,13 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
             }
         }
         processAvailable();
-        while (!(stopRequested && inFlight == 0 && ring.inFlight() == 0)) {
+        while (true) {
+            if (stopRequested && inFlight == 0) {
+                worker.stop(); // its storages' own socket receives and eventfd reads end, so the ring drains
+                if (ring.inFlight() == 0) {
+                    break;
+                }
+            }
             ring.submitAndWait();
             if (backlog && inFlight < MAX_IN_FLIGHT) {
                 processAvailable(); // no kick will come for what is already available
