@@ -1,5 +1,7 @@
 package dev.vublk.block;
 
+import java.time.Duration;
+
 /**
  * How to open an image.
  *
@@ -11,10 +13,19 @@ package dev.vublk.block;
  * @param cacheBytes      metadata cache budget per image (0 = the format's default)
  * @param maxChainDepth   the most backing files / VHDX parents below the image, all formats counted
  * @param linkedFiles     which backing, external data and parent files an image may name
+ * @param reconnectDelay  how long requests to network storage that went away wait for it to come
+ *                        back before they fail with EIO
  */
 public record ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
-                           LinkedFilePolicy linkedFiles) {
+                           LinkedFilePolicy linkedFiles, Duration reconnectDelay) {
     public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
+    /** Long enough for a storage server's restart, short of a guest's own I/O timeouts (30 s in Linux's SCSI layer). */
+    public static final Duration DEFAULT_RECONNECT_DELAY = Duration.ofSeconds(20);
+
+    public ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
+                        LinkedFilePolicy linkedFiles) {
+        this(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, DEFAULT_RECONNECT_DELAY);
+    }
 
     public ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth) {
         this(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, LinkedFilePolicy.ANY);
@@ -25,14 +36,21 @@ public record ImageOptions(boolean readOnly, boolean direct, boolean probeBackin
     }
 
     public ImageOptions withReadOnly(boolean ro) {
-        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles);
+        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay);
     }
 
     public ImageOptions withDirect(boolean d) {
-        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth, linkedFiles);
+        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay);
     }
 
     public ImageOptions withLinkedFiles(LinkedFilePolicy policy) {
-        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, policy);
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, policy, reconnectDelay);
+    }
+
+    public ImageOptions withReconnectDelay(Duration delay) {
+        if (delay.isNegative()) {
+            throw new IllegalArgumentException("negative reconnect delay " + delay);
+        }
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, delay);
     }
 }

@@ -33,6 +33,22 @@ public final class Images {
         };
     }
 
+    /**
+     * Opens what the operator named: network storage ({@link NetworkVolumes}), served RAW, or a
+     * path as {@link #open(Path, ImageFormat, ImageOptions)} does. Network storage holds no
+     * qcow2 or VHDX here: their metadata is read and written through files. With {@code format}
+     * null it is served RAW without probing: nothing we open follows what its first sector says.
+     */
+    public static BlockImage open(String location, ImageFormat format, ImageOptions options) throws IOException {
+        if (!NetworkVolumes.names(location)) {
+            return open(Path.of(location), format, options);
+        }
+        if (format != null && format != ImageFormat.RAW) {
+            throw new ImageException(location, format + " over network storage is not supported; serve the volume as RAW");
+        }
+        return RawImage.over(NetworkVolumes.open(location, options), options.readOnly());
+    }
+
     public static ImageFormat detect(Path path) throws IOException {
         try (NativeFile f = NativeFile.open(path, false, false)) {
             return ImageFormat.detect(f);

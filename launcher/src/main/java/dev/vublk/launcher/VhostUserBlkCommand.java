@@ -7,6 +7,7 @@ import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
+import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
@@ -54,8 +55,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
     @Option(names = "--print-capabilities", description = "Print the back-end's capabilities as JSON and exit.")
     boolean printCapabilities;
 
-    @Option(names = "--blk-file", paramLabel = "PATH", description = "The image or block device to serve.")
-    Path blkFile;
+    @Option(names = "--blk-file", paramLabel = "PATH|URI",
+            description = "The image or block device to serve, or network storage served RAW:"
+                    + " rbd:POOL/IMAGE[@SNAPSHOT][:conf=PATH][:id=USER] (QEMU's syntax),"
+                    + " nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH.")
+    String blkFile;
 
     @Option(names = "--read-only", description = "Serve the image read-only.")
     boolean readOnly;
@@ -96,6 +100,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             description = "Report a write-back cache (the guest sends FLUSH) or write-through (default: ${DEFAULT-VALUE}).")
     OnOff writeCache;
 
+    @Option(names = "--reconnect-delay", paramLabel = "SECONDS", defaultValue = "20",
+            description = "How long requests to network storage that went away wait for it to come back before"
+                    + " they fail (default: ${DEFAULT-VALUE}).")
+    int reconnectDelay;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
     String logLevel;
@@ -122,7 +131,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         BlkDeviceOptions options = new BlkDeviceOptions(numQueues, queueSize,
                 serial != null ? serial : defaultSerial(blkFile), logicalBlockSize, writeCache == OnOff.on);
         ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct)
-                .withLinkedFiles(linkedFilePolicy());
+                .withLinkedFiles(linkedFilePolicy()).withReconnectDelay(java.time.Duration.ofSeconds(reconnectDelay));
         ImageFormat fmt = format == Format.auto ? null : ImageFormat.valueOf(format.name().toUpperCase());
         BlockImage image;
         try {
@@ -164,7 +173,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         Images.describeChain(image).forEach(log::info);
         if (image instanceof RawImage raw && raw.guardsFirstSector()) {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
-                    + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.path());
+                    + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());
         }
     }
 
@@ -193,7 +202,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         if (Level.toLevel(logLevel, null) == null) {
             throw new ParameterException(spec.commandLine(), "unknown --log-level " + logLevel);
         }
-        if (!Files.exists(blkFile)) {
+        if (reconnectDelay < 0 || reconnectDelay > 3600) {
+            throw new ParameterException(spec.commandLine(), "--reconnect-delay must be between 0 and 3600 seconds");
+        }
+        if (!NetworkVolumes.names(blkFile) && !Files.exists(Path.of(blkFile))) {
             throw new IllegalStateException("image " + blkFile + " does not exist");
         }
     }
@@ -203,9 +215,23 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         root.setLevel(Level.toLevel(logLevel));
     }
 
-    /** A stable serial per image file name, so a guest sees the same disk id across restarts. */
-    static String defaultSerial(Path file) {
-        String name = file.getFileName().toString();
+    /**
+     * A stable serial per image, so a guest sees the same disk id across restarts: the file name,
+     * or the last part of a network location before any option or query ({@code rbd:pool/vm1:id=u}
+     * gives {@code vm1}).
+     */
+    static String defaultSerial(String location) {
+        String name = location;
+        if (location.startsWith("rbd:")) {
+            name = name.substring(4).split("(?<!\\\\):", 2)[0]; // options follow an unescaped ':'
+        } else if (NetworkVolumes.names(location)) {
+            name = name.replaceFirst("^[a-z+]+://", "").split("\\?", 2)[0]; // an NBD URI's query
+        }
+        name = name.replaceFirst("/+$", "");
+        name = name.substring(name.lastIndexOf('/') + 1);
+        if (name.isEmpty()) {
+            name = "vublk"; // an NBD export with an empty name
+        }
         return name.length() <= 20 ? name : name.substring(0, 20);
     }
 }

@@ -66,6 +66,25 @@ class LauncherTest {
         assertTrue(r.err().contains("nope.raw") && r.err().contains("does not exist"), r.err());
     }
 
+    @Test
+    void defaultSerialIsTheImagesLastNameWithoutOptions() {
+        assertEquals("disk.qcow2", VhostUserBlkCommand.defaultSerial("/var/lib/vms/disk.qcow2"));
+        assertEquals("vm1", VhostUserBlkCommand.defaultSerial("rbd:pool/vm1:conf=/etc/ceph/c.conf:id=admin"));
+        assertEquals("vm1@snap", VhostUserBlkCommand.defaultSerial("rbd:pool/ns/vm1@snap"));
+        assertEquals("export", VhostUserBlkCommand.defaultSerial("nbd://host:10809/export"));
+        assertEquals("e1", VhostUserBlkCommand.defaultSerial("nbd+unix:///e1?socket=/run/nbd.sock"));
+        assertEquals("vublk", VhostUserBlkCommand.defaultSerial("nbd+unix:///?socket=/run/nbd.sock"));
+        assertEquals("a-very-long-image-na", VhostUserBlkCommand.defaultSerial("rbd:p/a-very-long-image-name"));
+    }
+
+    @Test
+    void reconnectDelayIsCheckedAsAnOption() throws IOException {
+        Path img = Files.createFile(dir.resolve("a.raw"));
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(), "--reconnect-delay", "-1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--reconnect-delay"), r.err());
+    }
+
     /** A qcow2 naming {@code backing}, made without qemu-img opening it. */
     private Path qcowOver(Path image, Path backing) throws Exception {
         Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", backing.toString(), "-F", "raw",
