@@ -10,6 +10,7 @@ import dev.vublk.vhost.blk.BlkDevice;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
 
 /** Our backend on a thread of this JVM: the fastest way to test the protocol and see its failures. */
@@ -30,14 +31,17 @@ public final class InProcessBackend implements RunningBackend {
     public static InProcessBackend start(BackendSpec spec, Path socket) throws IOException {
         // "auto" detects the format, as the launcher's --format auto does.
         ImageFormat format = spec.format().equals("auto") ? null : ImageFormat.valueOf(spec.format().toUpperCase());
-        BlockImage image = Images.open(spec.image(), format,
-                ImageOptions.defaults().withReadOnly(spec.readOnly()));
+        ImageOptions options = ImageOptions.defaults().withReadOnly(spec.readOnly());
+        if (spec.network() != null) {
+            options = options.withReconnectDelay(Duration.ofSeconds(spec.network().reconnectDelaySeconds()));
+        }
+        BlockImage image = Images.open(spec.location(), format, options);
         try {
-            BlkDeviceOptions options = new BlkDeviceOptions(spec.numQueues(), 1024,
+            BlkDeviceOptions device = new BlkDeviceOptions(spec.numQueues(), 1024,
                     spec.serial() != null ? spec.serial() : "vublk-test", spec.logicalBlockSize(), spec.writeCache());
             UnixListener listener = UnixListener.listen(socket, 1);
             InProcessBackend b = new InProcessBackend(socket, image,
-                    new VhostUserServer(listener, () -> new BlkDevice(image, options)));
+                    new VhostUserServer(listener, () -> new BlkDevice(image, device)));
             b.thread.start();
             return b;
         } catch (IOException | RuntimeException e) {

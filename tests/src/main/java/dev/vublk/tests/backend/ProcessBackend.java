@@ -33,12 +33,16 @@ public final class ProcessBackend implements RunningBackend {
     public static ProcessBackend ours(BackendSpec spec, Path socket, String classPath) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", classPath, "dev.vublk.launcher.Main",
-                "--socket-path", socket.toString(), "--blk-file", spec.image().toString(),
+                "--socket-path", socket.toString(), "--blk-file", spec.location(),
                 "--format", spec.format(), "--num-queues", Integer.toString(spec.numQueues()),
                 "--logical-block-size", Integer.toString(spec.logicalBlockSize()),
                 "--write-cache", spec.writeCache() ? "on" : "off", "--log-level", "warn"));
         if (spec.readOnly()) {
             cmd.add("--read-only");
+        }
+        if (spec.network() != null) {
+            cmd.add("--reconnect-delay");
+            cmd.add(Integer.toString(spec.network().reconnectDelaySeconds()));
         }
         if (spec.serial() != null) {
             cmd.add("--serial");
@@ -50,8 +54,9 @@ public final class ProcessBackend implements RunningBackend {
     /** qemu-storage-daemon exporting the image as vhost-user-blk. */
     public static ProcessBackend qsd(BackendSpec spec, Path socket) throws IOException {
         String ro = spec.readOnly() ? ",read-only=on" : "";
+        String protocol = spec.network() != null ? spec.network().qsdBlockdev() : "driver=file,filename=" + spec.image();
         List<String> cmd = List.of("qemu-storage-daemon",
-                "--blockdev", "driver=file,node-name=file0,filename=" + spec.image() + ro,
+                "--blockdev", protocol + ",node-name=file0" + ro,
                 "--blockdev", "driver=" + spec.format() + ",node-name=disk0,file=file0" + ro,
                 "--export", "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=" + socket
                         + ",writable=" + (spec.readOnly() ? "off" : "on") + ",num-queues=" + spec.numQueues()

@@ -51,9 +51,14 @@ abstract class AbstractBlkProtocolTest {
 
     abstract BackendKind kind();
 
+    /** Where the backend reads the image from; a file unless a subclass puts it on network storage. */
+    BackendFixture.Store store() {
+        return BackendFixture.Store.FILE;
+    }
+
     @BeforeEach
     void setUp() throws Exception {
-        f = new BackendFixture(kind(), dir);
+        f = new BackendFixture(kind(), dir, store());
     }
 
     @AfterEach
@@ -242,7 +247,7 @@ abstract class AbstractBlkProtocolTest {
         assertEquals(BlkCommand.S_IOERR, q.write(SECTORS - 1, new byte[1024]).status());
         assertEquals(BlkCommand.S_IOERR, q.read(Long.MAX_VALUE / 512, 512).status());
         // The image file holds what was written.
-        try (NativeFile file = NativeFile.open(f.image, false, false)) {
+        try (NativeFile file = NativeFile.open(f.imageContent(), false, false)) {
             assertArrayEquals(data, file.readBytes(2048L * 512, data.length));
         }
     }
@@ -303,7 +308,7 @@ abstract class AbstractBlkProtocolTest {
     }
 
     long allocated() throws Exception {
-        try (NativeFile file = NativeFile.open(f.image, false, false)) {
+        try (NativeFile file = NativeFile.open(f.imageContent(), false, false)) {
             return file.allocatedBytes();
         }
     }
@@ -378,13 +383,13 @@ abstract class AbstractBlkProtocolTest {
     @Test
     void twoQueuesConcurrentIo() throws Exception {
         f.start(2);
-        new ConcurrentIoChecker(f.open(FrontendOptions.qemu(2)), SECTORS).run(400, f.image);
+        new ConcurrentIoChecker(f.open(FrontendOptions.qemu(2)), SECTORS).run(400, f::imageContent);
     }
 
     @Test
     void fourQueuesConcurrentIoCloudHypervisorOrder() throws Exception {
         f.start(4);
-        new ConcurrentIoChecker(f.open(FrontendOptions.cloudHypervisor(4)), SECTORS).run(200, f.image);
+        new ConcurrentIoChecker(f.open(FrontendOptions.cloudHypervisor(4)), SECTORS).run(200, f::imageContent);
     }
 
     // ---- vring state, reconnects, resets ----

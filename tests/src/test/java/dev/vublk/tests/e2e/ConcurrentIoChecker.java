@@ -39,9 +39,15 @@ final class ConcurrentIoChecker {
         this.baseSector = sectors / 2; // away from what other parts of a test wrote
     }
 
-    void run(int opsPerQueue, Path image) throws Exception {
+    /** What the image holds once the run is over, as a RAW file (an export, for network storage). */
+    @FunctionalInterface
+    interface ImageContent {
+        Path get() throws Exception;
+    }
+
+    void run(int opsPerQueue, ImageContent image) throws Exception {
         run(opsPerQueue);
-        verifyRawFile(image);
+        verifyRawFile(image.get());
     }
 
     /** Drives every queue at once, then reads everything back through the device and flushes. */

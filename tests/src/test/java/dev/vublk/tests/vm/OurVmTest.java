@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vublk.tests.backend.CephCluster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,6 +62,35 @@ class OurVmTest {
         assertEquals("2", r.get("queues"));
         assertEquals("ok", r.get("mount"));
         assertEquals("bar", r.get("foo"));
+    }
+
+    /**
+     * A guest's fio verification on an RBD image of the throwaway cluster with two queues; what
+     * the guest read back at the end is what {@code rbd export} finds in the cluster.
+     */
+    @Test
+    void fioVerifiesOnAnRbdImage() throws IOException {
+        CephCluster ceph = CephCluster.shared();
+        String name = "vm-fio-" + ProcessHandle.current().pid();
+        ceph.removeImage(name);
+        ceph.rbd("create", "--size", "96M", CephCluster.POOL + "/" + name);
+        try {
+            GuestResult r = runner().run(VmSpec.of("fio-verify").withQueues(2), OurBackend.command(ceph.store(name).ours(), 2));
+            assertEquals("2", r.get("queues"));
+            assertEquals(96 * MIB, r.getLong("size"));
+            for (String pass : new String[] {"rand", "seq"}) {
+                assertEquals("0", r.get("fio_" + pass + "_exit"), pass + " exit status");
+                assertEquals("0", r.get("fio_" + pass + "_err"), pass + " error");
+            }
+            String host = HostImages.sha256(ceph.exportImage(name, dir.resolve("rbd-export.raw")), 64 * MIB);
+            assertEquals(host, r.get("sha256"), "the guest read back something other than the RBD image holds");
+            assertNotEquals(HostImages.zeroSha256(64 * MIB), host, "fio wrote nothing");
+            for (int q = 0; q < 2; q++) {
+                assertTrue(r.getLong("irq_virtio0-req." + q) > 0, "queue " + q + " unused: " + r.results());
+            }
+        } finally {
+            ceph.removeImage(name);
+        }
     }
 
     @Test
