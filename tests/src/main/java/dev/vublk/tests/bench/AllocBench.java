@@ -33,7 +33,8 @@ public final class AllocBench {
     /** Where the JIT warm-up writes: the last eighth of the disk, never measured. */
     private static final double WARMUP_FROM = 7 / 8.0;
 
-    private record Run(int repeat, String backend, int queues, double seconds, BlkBench.Result result, double load) {}
+    /** One measured run of one backend; repeats pair the backends' runs for ratios. */
+    record Run(int repeat, String backend, int queues, double seconds, BlkBench.Result result, double load) {}
 
     private AllocBench() {}
 
@@ -94,7 +95,8 @@ public final class AllocBench {
         summarize(runs, backends, queueCounts, durations);
     }
 
-    private static void summarize(List<Run> runs, List<String> backends, int[] queueCounts, double[] durations) {
+    /** Prints min/median/max per (backend, queues, seconds), and the 2q/1q and ours/qsd ratios of runs paired by repeat. */
+    static void summarize(List<Run> runs, List<String> backends, int[] queueCounts, double[] durations) {
         System.out.printf("%n# min / median / max over repeats%n");
         System.out.printf("%-5s %2s %5s %26s %26s %26s %17s%n", "back", "q", "secs", "IOPS", "p50(us)", "p99(us)", "cores");
         for (String backend : backends) {
@@ -170,7 +172,7 @@ public final class AllocBench {
     }
 
     /** The 1-minute load average: other agents share this machine, so each run says how busy it was. */
-    private static double loadAverage() {
+    static double loadAverage() {
         try {
             return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
         } catch (IOException | NumberFormatException e) {
