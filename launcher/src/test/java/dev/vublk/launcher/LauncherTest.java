@@ -78,6 +78,13 @@ class LauncherTest {
     }
 
     @Test
+    void aFormatWithMetadataOverNetworkStorageExitsOne() {
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", "rbd:pool/vm1", "--format", "qcow2");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("rbd:pool/vm1") && r.err().contains("QCOW2 over network storage is not supported"), r.err());
+    }
+
+    @Test
     void reconnectDelayIsCheckedAsAnOption() throws IOException {
         Path img = Files.createFile(dir.resolve("a.raw"));
         Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(), "--reconnect-delay", "-1");
