@@ -24,8 +24,6 @@ final class NbdCommand {
     IoVecArray data;
     /** When the command started waiting for a connection, in System.nanoTime(). */
     long waitingSince;
-    /** The command's reply broke the protocol: it fails instead of being sent again. */
-    boolean poisoned;
     // Receive side: bytes of a READ that chunks have delivered, the first error chunk's errno.
     long covered;
     int error;
@@ -45,7 +43,6 @@ final class NbdCommand {
         this.flags = flags;
         this.offset = offset;
         this.length = length;
-        this.poisoned = false;
         this.covered = 0;
         this.error = 0;
         this.sending = false;

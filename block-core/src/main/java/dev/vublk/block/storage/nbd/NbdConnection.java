@@ -29,8 +29,11 @@ final class NbdConnection implements IoCompletion {
         /** A command's reply is complete (and its send too): {@code result} is 0 or a negative errno. */
         void replied(NbdCommand c, int result);
 
-        /** The connection is over and its socket closed; {@code reason} is null after {@link #end}. */
-        void closed(NbdConnection c, String reason);
+        /**
+         * The connection is over and its socket closed; {@code reason} is null after {@link #end}.
+         * After a protocol violation ({@code violated}) no reply on it can be trusted.
+         */
+        void closed(NbdConnection c, String reason, boolean violated);
     }
 
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -50,7 +53,7 @@ final class NbdConnection implements IoCompletion {
     private boolean dataStep;
     private long sendBytes;
     private int ringOps;
-    private boolean broken, ending, closed;
+    private boolean broken, ending, closed, violated;
     private String reason;
 
     NbdConnection(IoUring ring, NbdHandshake.Session session, Owner owner) {
@@ -110,7 +113,7 @@ final class NbdConnection implements IoCompletion {
         } catch (NativeException e) {
             sendingCmd.sending = false;
             sendingCmd = null;
-            fail("cannot submit a send: " + e.getMessage(), null);
+            fail("cannot submit a send: " + e.getMessage());
         }
     }
 
@@ -125,7 +128,7 @@ final class NbdConnection implements IoCompletion {
             if (c.replied) {
                 owner.replied(c, c.result); // the server answered it all the same
             }
-            fail(res < 0 ? "send failed: " + Errno.name(res) : "the server stopped taking data", null);
+            fail(res < 0 ? "send failed: " + Errno.name(res) : "the server stopped taking data");
             return;
         }
         if (dataStep && usable()) {
@@ -169,20 +172,25 @@ final class NbdConnection implements IoCompletion {
         return broken || ending;
     }
 
-    /**
-     * Breaks the connection for {@code why}; {@code culprit} (if any) is the command whose reply
-     * broke the protocol, which then fails rather than going out again.
-     */
-    void fail(String why, NbdCommand culprit) {
-        if (culprit != null) {
-            culprit.poisoned = true;
-        }
+    /** Breaks the connection for {@code why}: the server went away, or I/O on it failed. */
+    void fail(String why) {
         if (!broken && !ending) {
             broken = true;
             reason = why;
             socket.shutdown();
         }
         maybeClosed();
+    }
+
+    /**
+     * Breaks the connection for a reply that broke the protocol: the commands in flight on it
+     * fail, since whatever the server did for them is unknown.
+     */
+    void violation(String why) {
+        if (!broken && !ending) {
+            violated = true;
+        }
+        fail("protocol violation: " + why);
     }
 
     /**
@@ -216,7 +224,7 @@ final class NbdConnection implements IoCompletion {
         outbox.clear();
         socket.close();
         arena.close();
-        owner.closed(this, broken ? reason : null);
+        owner.closed(this, broken ? reason : null, violated);
     }
 
     /** Closes the socket whatever runs on it: only after the ring has drained (queue close). */

@@ -277,7 +277,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     }
 
     @Override
-    public void closed(NbdConnection c, String reason) {
+    public void closed(NbdConnection c, String reason, boolean violated) {
         conn = null;
         if (reason != null) {
             lost(reason);
@@ -289,7 +289,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
                 continue;
             }
             cmd.resetReply();
-            if (cmd.poisoned || stopping) {
+            if (violated || stopping) {
                 finish(cmd, -Errno.EIO);
             } else {
                 cmd.state = NbdCommand.WAITING;

@@ -53,7 +53,7 @@ final class ReplyReader implements IoCompletion {
             conn.ring.read(conn.socket.fd(), buf.address() + at, length, 0, this, 0);
             conn.receiveStarted();
         } catch (NativeException e) {
-            conn.fail("cannot submit a receive: " + e.getMessage(), null);
+            conn.fail("cannot submit a receive: " + e.getMessage());
         }
     }
 
@@ -66,7 +66,7 @@ final class ReplyReader implements IoCompletion {
             conn.ring.readv(conn.socket.fd(), target, 0, this, 0);
             conn.receiveStarted();
         } catch (NativeException e) {
-            conn.fail("cannot submit a receive: " + e.getMessage(), null);
+            conn.fail("cannot submit a receive: " + e.getMessage());
         }
     }
 
@@ -79,7 +79,7 @@ final class ReplyReader implements IoCompletion {
         }
         if (res != expected) {
             conn.fail(res < 0 ? "receive failed: " + Errno.name(res)
-                    : res == 0 && state == HEADER ? "the server closed the connection" : "the server closed the connection mid-reply", null);
+                    : res == 0 && state == HEADER ? "the server closed the connection" : "the server closed the connection mid-reply");
             return;
         }
         switch (state) {
@@ -241,6 +241,6 @@ final class ReplyReader implements IoCompletion {
     }
 
     private void violation(String what) {
-        conn.fail("protocol violation: " + what, cmd);
+        conn.violation(what);
     }
 }
