@@ -338,15 +338,20 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
             return;
         }
         long now = System.nanoTime();
-        while (!waiting.isEmpty() && now - waiting.peek().waitingSince >= delayNanos) {
-            finish(waiting.poll(), -Errno.EIO);
-        }
-        if (conn == null && now >= nextAttempt) {
+        // Requests about to give up get one more attempt first, whatever the backoff says.
+        if (conn == null && (now >= nextAttempt || expired(now))) {
             reconnect();
+        }
+        while (expired(now)) {
+            finish(waiting.poll(), -Errno.EIO);
         }
         if (conn == null) {
             armTimer();
         }
+    }
+
+    private boolean expired(long now) {
+        return !waiting.isEmpty() && now - waiting.peek().waitingSince >= delayNanos;
     }
 
     private void reconnect() {
