@@ -5,8 +5,10 @@ public final class Errno {
     public static final int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, EBADF = 9,
             EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19,
             ENOTDIR = 20, EISDIR = 21, EINVAL = 22, EMFILE = 24, ENOTTY = 25, EFBIG = 27, ENOSPC = 28,
-            ESPIPE = 29, EROFS = 30, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38, ENOTSUP = 95,
-            EADDRINUSE = 98, ECONNRESET = 104, ENOTCONN = 107, ECONNREFUSED = 111, ECANCELED = 125;
+            ESPIPE = 29, EROFS = 30, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38, ETIME = 62,
+            EOVERFLOW = 75, ENOTSUP = 95,
+            EADDRINUSE = 98, ECONNRESET = 104, ENOTCONN = 107, ESHUTDOWN = 108,
+            ETIMEDOUT = 110, ECONNREFUSED = 111, EINPROGRESS = 115, ECANCELED = 125;
 
     private static final String[] NAMES = new String[134];
 
@@ -19,9 +21,9 @@ public final class Errno {
             {"23", "ENFILE"}, {"24", "EMFILE"}, {"25", "ENOTTY"}, {"26", "ETXTBSY"}, {"27", "EFBIG"},
             {"28", "ENOSPC"}, {"29", "ESPIPE"}, {"30", "EROFS"}, {"31", "EMLINK"}, {"32", "EPIPE"},
             {"34", "ERANGE"}, {"36", "ENAMETOOLONG"}, {"38", "ENOSYS"}, {"39", "ENOTEMPTY"},
-            {"40", "ELOOP"}, {"61", "ENODATA"}, {"75", "EOVERFLOW"}, {"88", "ENOTSOCK"}, {"95", "EOPNOTSUPP"},
+            {"40", "ELOOP"}, {"61", "ENODATA"}, {"62", "ETIME"}, {"75", "EOVERFLOW"}, {"88", "ENOTSOCK"}, {"95", "EOPNOTSUPP"},
             {"97", "EAFNOSUPPORT"}, {"98", "EADDRINUSE"}, {"103", "ECONNABORTED"}, {"104", "ECONNRESET"},
-            {"107", "ENOTCONN"}, {"110", "ETIMEDOUT"}, {"111", "ECONNREFUSED"}, {"122", "EDQUOT"},
+            {"107", "ENOTCONN"}, {"108", "ESHUTDOWN"}, {"110", "ETIMEDOUT"}, {"111", "ECONNREFUSED"}, {"115", "EINPROGRESS"}, {"122", "EDQUOT"},
             {"125", "ECANCELED"},
         };
         for (String[] row : table) {

@@ -27,7 +27,7 @@ public final class IoUring implements AutoCloseable {
     private static final long SQE_SIZE = 64, CQE_SIZE = 16, PARAMS_SIZE = 120;
 
     static final byte OP_NOP = 0, OP_READV = 1, OP_WRITEV = 2, OP_FSYNC = 3, OP_POLL_ADD = 6,
-            OP_FALLOCATE = 17, OP_READ = 22, OP_WRITE = 23;
+            OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_READ = 22, OP_WRITE = 23;
     private static final int FSYNC_DATASYNC = 1;
     public static final int POLLIN = 0x1;
 
@@ -182,12 +182,36 @@ public final class IoUring implements AutoCloseable {
         prepare(OP_POLL_ADD, fd, 0, 0, 0, 0, events, handler, tag);
     }
 
+    /**
+     * A timer: completes with {@code -ETIME} after {@code nanos}, or {@code -ECANCELED} when
+     * {@link #cancel}led. {@code spec} (16 native bytes, a {@code struct __kernel_timespec}) is
+     * the caller's and must stay alive until the completion. Returns the operation's id for
+     * {@link #cancel}, valid until the completion is delivered.
+     */
+    public int timeout(MemorySegment spec, long nanos, IoCompletion handler, long tag) throws NativeException {
+        if (!spec.isNative() || spec.byteSize() < 16 || nanos < 0) {
+            throw new IllegalArgumentException("timespec of " + spec.byteSize() + " bytes for " + nanos + " ns");
+        }
+        spec.set(ValueLayout.JAVA_LONG, 0, nanos / 1_000_000_000L);
+        spec.set(ValueLayout.JAVA_LONG, 8, nanos % 1_000_000_000L);
+        return prepare(OP_TIMEOUT, -1, spec.address(), 1, 0, 0, 0, handler, tag);
+    }
+
+    /**
+     * Asks the kernel to cancel the operation {@code id} (from {@link #timeout}) that has not
+     * completed yet; it then completes with {@code -ECANCELED}. This request completes by itself
+     * with 0, or -ENOENT/-EALREADY when the target was already done.
+     */
+    public void cancel(int id, IoCompletion handler, long tag) throws NativeException {
+        prepare(OP_ASYNC_CANCEL, -1, id, 0, 0, 0, 0, handler, tag);
+    }
+
     public void nop(IoCompletion handler, long tag) throws NativeException {
         prepare(OP_NOP, -1, 0, 0, 0, 0, 0, handler, tag);
     }
 
-    private void prepare(byte op, int fd, long addr, int len, long offset, long bytes, int flags,
-                         IoCompletion handler, long tag) throws NativeException {
+    private int prepare(byte op, int fd, long addr, int len, long offset, long bytes, int flags,
+                        IoCompletion handler, long tag) throws NativeException {
         if (closed) {
             throw new NativeException("io_uring prepare", Errno.EBADF);
         }
@@ -207,6 +231,7 @@ public final class IoUring implements AutoCloseable {
         opFlags[slot] = flags;
         inFlight++;
         queue(slot);
+        return slot;
     }
 
     private void growSlots(int capacity) {

@@ -1,0 +1,246 @@
+package dev.vublk.block.storage.nbd;
+
+import dev.vublk.uring.Errno;
+import dev.vublk.uring.IoCompletion;
+import dev.vublk.uring.IoVecArray;
+import dev.vublk.uring.NativeException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * A connection's standing receive: reads one reply at a time from the socket, a header into a
+ * small buffer, then read data straight into the request's guest memory. Every field is checked
+ * before use: magic, handle (a request of ours awaiting a reply), chunk type and length, chunk
+ * ranges inside the request, the data of a read adding up to its length. A reply that breaks the
+ * protocol breaks the connection ({@link NbdConnection#fail}), never anything else.
+ */
+final class ReplyReader implements IoCompletion {
+    /** Room for an error chunk's payload: a 4096-byte message (the spec's limit) and its fields. */
+    static final int MAX_CHUNK_PAYLOAD = NbdWire.MAX_STRING + 64;
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final int HEADER = 0, STRUCTURED_REST = 1, SIMPLE_DATA = 2, CHUNK_PAYLOAD = 3, CHUNK_DATA = 4;
+
+    private final NbdConnection conn;
+    private final MemorySegment head;
+    private final MemorySegment payload;
+    private final IoVecArray target;
+    private int state;
+    private long expected;
+    private NbdCommand cmd;
+    private int chunkFlags, chunkType, chunkLength;
+
+    ReplyReader(NbdConnection conn, Arena arena) {
+        this.conn = conn;
+        this.head = arena.allocate(NbdWire.STRUCTURED_REPLY_SIZE, 8);
+        this.payload = arena.allocate(MAX_CHUNK_PAYLOAD, 8);
+        this.target = new IoVecArray(arena, IoVecArray.IOV_MAX);
+    }
+
+    /** The simple reply's size first: a structured header is longer and says so by its magic. */
+    void receiveHeader() {
+        cmd = null;
+        receive(HEADER, head, 0, NbdWire.SIMPLE_REPLY_SIZE);
+    }
+
+    private void receive(int next, MemorySegment buf, long at, int length) {
+        state = next;
+        expected = length;
+        try {
+            conn.ring.read(conn.socket.fd(), buf.address() + at, length, 0, this, 0);
+            conn.receiveStarted();
+        } catch (NativeException e) {
+            conn.fail("cannot submit a receive: " + e.getMessage());
+        }
+    }
+
+    /** Reads {@code length} bytes of the command's data, from {@code from} bytes into it, to guest memory. */
+    private void receiveData(int next, long from, long length) {
+        state = next;
+        expected = length;
+        target.setSlice(cmd.data, from, length);
+        try {
+            conn.ring.readv(conn.socket.fd(), target, 0, this, 0);
+            conn.receiveStarted();
+        } catch (NativeException e) {
+            conn.fail("cannot submit a receive: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void complete(long tag, int res) {
+        conn.receiveEnded();
+        if (conn.broken()) {
+            conn.maybeClosed();
+            return;
+        }
+        if (res != expected) {
+            conn.fail(res < 0 ? "receive failed: " + Errno.name(res)
+                    : res == 0 && state == HEADER ? "the server closed the connection" : "the server closed the connection mid-reply");
+            return;
+        }
+        switch (state) {
+            case HEADER -> header();
+            case STRUCTURED_REST -> chunkHeader();
+            case SIMPLE_DATA -> done(0);
+            case CHUNK_PAYLOAD -> chunkPayload();
+            default -> chunkEnd();
+        }
+    }
+
+    private void header() {
+        int magic = head.get(U32, 0);
+        if (magic == NbdWire.STRUCTURED_REPLY_MAGIC && conn.export.structured()) {
+            receive(STRUCTURED_REST, head, NbdWire.SIMPLE_REPLY_SIZE, NbdWire.STRUCTURED_REPLY_SIZE - NbdWire.SIMPLE_REPLY_SIZE);
+            return;
+        }
+        if (magic != NbdWire.SIMPLE_REPLY_MAGIC) {
+            violation("bad reply magic 0x" + Integer.toHexString(magic));
+            return;
+        }
+        int error = head.get(U32, 4);
+        if (!find(head.get(U64, 8))) {
+            return;
+        }
+        if (error != 0) {
+            done(NbdWire.errno(error)); // no payload follows an error in a simple reply
+        } else if (cmd.type != NbdWire.CMD_READ) {
+            done(0);
+        } else if (conn.export.structured()) {
+            violation("a simple reply carrying read data after structured replies were agreed");
+        } else {
+            cmd.covered = cmd.length;
+            receiveData(SIMPLE_DATA, 0, cmd.length);
+        }
+    }
+
+    private boolean find(long handle) {
+        cmd = conn.owner.awaiting(handle);
+        if (cmd == null) {
+            violation("reply for handle " + Long.toUnsignedString(handle) + ", which names no request in flight");
+            return false;
+        }
+        return true;
+    }
+
+    private void chunkHeader() {
+        chunkFlags = head.get(U16, 4) & 0xffff;
+        chunkType = head.get(U16, 6) & 0xffff;
+        chunkLength = head.get(U32, 16);
+        if (!find(head.get(U64, 8))) {
+            return;
+        }
+        boolean read = cmd.type == NbdWire.CMD_READ;
+        switch (chunkType) {
+            case NbdWire.CHUNK_NONE -> {
+                if (chunkLength != 0 || (chunkFlags & NbdWire.REPLY_FLAG_DONE) == 0) {
+                    violation("NONE chunk of " + Integer.toUnsignedString(chunkLength) + " bytes, flags " + chunkFlags);
+                } else {
+                    chunkEnd();
+                }
+            }
+            case NbdWire.CHUNK_OFFSET_DATA -> {
+                if (!read || chunkLength <= 8 || chunkLength - 8 > cmd.length) {
+                    violation("OFFSET_DATA chunk of " + Integer.toUnsignedString(chunkLength) + " bytes for a "
+                            + cmd.length + "-byte " + (read ? "read" : "command that reads nothing"));
+                } else {
+                    receive(CHUNK_PAYLOAD, payload, 0, 8);
+                }
+            }
+            case NbdWire.CHUNK_OFFSET_HOLE -> {
+                if (!read || chunkLength != 12) {
+                    violation("OFFSET_HOLE chunk of " + Integer.toUnsignedString(chunkLength) + " bytes");
+                } else {
+                    receive(CHUNK_PAYLOAD, payload, 0, 12);
+                }
+            }
+            default -> {
+                if ((chunkType & NbdWire.CHUNK_ERROR_BIT) == 0) {
+                    violation("unknown reply chunk type " + chunkType);
+                } else if (chunkLength < 6 || chunkLength > MAX_CHUNK_PAYLOAD) {
+                    violation("error chunk of " + Integer.toUnsignedString(chunkLength) + " bytes");
+                } else {
+                    receive(CHUNK_PAYLOAD, payload, 0, chunkLength);
+                }
+            }
+        }
+    }
+
+    private void chunkPayload() {
+        switch (chunkType) {
+            case NbdWire.CHUNK_OFFSET_DATA -> {
+                long at = payload.get(U64, 0);
+                long length = chunkLength - 8L;
+                if (inRange(at, length)) {
+                    cmd.covered += length;
+                    receiveData(CHUNK_DATA, at - cmd.offset, length);
+                }
+            }
+            case NbdWire.CHUNK_OFFSET_HOLE -> {
+                long at = payload.get(U64, 0);
+                long length = payload.get(U32, 8) & 0xffffffffL;
+                if (length > 0 && inRange(at, length)) {
+                    cmd.covered += length;
+                    cmd.data.zero(at - cmd.offset, length);
+                    chunkEnd();
+                }
+            }
+            default -> errorChunk();
+        }
+    }
+
+    /** Whether {@code [at, at + length)} lies inside the request; a violation otherwise. */
+    private boolean inRange(long at, long length) {
+        if (at < cmd.offset || at - cmd.offset > cmd.length - length) {
+            violation("chunk of " + length + " bytes at " + Long.toUnsignedString(at) + " outside the request of "
+                    + cmd.length + " bytes at " + cmd.offset);
+            return false;
+        }
+        return true;
+    }
+
+    private void errorChunk() {
+        int error = payload.get(U32, 0);
+        int messageLength = payload.get(U16, 4) & 0xffff;
+        int fixed = chunkType == NbdWire.CHUNK_ERROR_OFFSET ? 6 + 8 : 6;
+        boolean known = chunkType == NbdWire.CHUNK_ERROR || chunkType == NbdWire.CHUNK_ERROR_OFFSET;
+        if (known ? messageLength + fixed != chunkLength : messageLength + 6 > chunkLength) {
+            violation("error chunk of " + chunkLength + " bytes with a " + messageLength + "-byte message");
+            return;
+        }
+        if (error == 0) {
+            violation("error chunk without an error");
+            return;
+        }
+        if (cmd.error == 0) {
+            cmd.error = NbdWire.errno(error);
+        }
+        chunkEnd();
+    }
+
+    /** After a chunk: the next header, the command's reply complete first if this chunk was the last. */
+    private void chunkEnd() {
+        if ((chunkFlags & NbdWire.REPLY_FLAG_DONE) == 0) {
+            receiveHeader();
+            return;
+        }
+        if (cmd.error == 0 && cmd.type == NbdWire.CMD_READ && cmd.covered != cmd.length) {
+            violation("read reply covered " + cmd.covered + " of " + cmd.length + " bytes");
+            return;
+        }
+        done(cmd.error);
+    }
+
+    private void done(int result) {
+        NbdCommand c = cmd;
+        receiveHeader();
+        conn.replyComplete(c, result);
+    }
+
+    private void violation(String what) {
+        conn.violation(what);
+    }
+}

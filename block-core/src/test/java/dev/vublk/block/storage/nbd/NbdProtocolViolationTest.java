@@ -1,0 +1,54 @@
+package dev.vublk.block.storage.nbd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vublk.uring.Errno;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * A server that lies costs the request it lied about and its connection, nothing else: the
+ * request fails with EIO, the queue reconnects, and the next request reads the right data.
+ */
+class NbdProtocolViolationTest {
+    @TempDir
+    Path dir;
+
+    static byte[] expected(long offset, int length) {
+        byte[] b = new byte[length];
+        for (int i = 0; i < length; i++) {
+            b[i] = LyingNbdServer.byteAt(offset + i);
+        }
+        return b;
+    }
+
+    void check(LyingNbdServer.Lie lie, boolean structured) throws Exception {
+        try (LyingNbdServer server = new LyingNbdServer(dir.resolve("lie.sock"), lie, structured);
+             NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofSeconds(5));
+             QueueDriver d = new QueueDriver(volume)) {
+            byte[] got = new byte[8192];
+            assertEquals(-Errno.EIO, d.tryRead(4096, 8192, got), lie + ": the lied-about read");
+            assertTrue(server.lied());
+            assertArrayEquals(expected(12345, 777), d.read(12345, 777), lie + ": a read after the reconnect");
+            assertEquals(4096, d.write(0, new byte[4096]), lie + ": a write after the reconnect");
+            assertEquals(0, d.flush());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = LyingNbdServer.Lie.class)
+    void structuredReplies(LyingNbdServer.Lie lie) throws Exception {
+        check(lie, true);
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = LyingNbdServer.Lie.class, names = {"BAD_MAGIC", "UNKNOWN_HANDLE"})
+    void simpleReplies(LyingNbdServer.Lie lie) throws Exception {
+        check(lie, false);
+    }
+}
