@@ -1,6 +1,8 @@
 package dev.vublk.block;
 
 import dev.vublk.block.storage.Volume;
+import dev.vublk.block.storage.nbd.NbdVolume;
+import dev.vublk.block.storage.rbd.RbdVolume;
 import java.io.IOException;
 import java.util.regex.Pattern;
 
@@ -22,6 +24,9 @@ public final class NetworkVolumes {
 
     /** Opens the volume {@code location} names; it must be one {@link #names} accepts. */
     static Volume open(String location, ImageOptions options) throws IOException {
-        throw new ImageException(location, "network storage is not built yet");
+        if (location.startsWith("rbd:")) {
+            return RbdVolume.open(location, options.readOnly());
+        }
+        return NbdVolume.open(location, options.readOnly(), options.reconnectDelay());
     }
 }
