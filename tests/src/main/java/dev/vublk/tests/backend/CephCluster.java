@@ -94,6 +94,25 @@ public final class CephCluster {
         return run(cmd, 120);
     }
 
+    /**
+     * Stops the OSD with SIGSTOP, as a hung or cut-off storage node: clients' operations wait on
+     * it. (Its store is in memory, so it is paused rather than killed: a restarted memstore OSD
+     * would come back empty.)
+     */
+    public void pauseOsd() throws IOException {
+        signalOsd("STOP");
+    }
+
+    /** Lets a paused OSD go on (SIGCONT). */
+    public void resumeOsd() throws IOException {
+        signalOsd("CONT");
+    }
+
+    private void signalOsd(String signal) throws IOException {
+        String pid = Files.readString(dir.resolve("run/osd.0.pid")).strip();
+        run(List.of("kill", "-" + signal, pid), 30);
+    }
+
     private void stopQuietly() {
         try {
             run(List.of(script.toString(), "stop", dir.toString()), 120);
