@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * {@link RbdVolume} and its queue sides over a real Ceph cluster and real rings: data written
@@ -193,9 +194,11 @@ class RbdStorageTest {
 
     /**
      * Stop with operations in flight: they complete, then the standing eventfd read ends, so the
-     * ring drains to nothing in flight; close leaves no descriptor of the side open.
+     * ring drains to nothing in flight; close leaves no descriptor of the side open. Without
+     * the stop the drain waits forever: the timeout turns that hang into a failure.
      */
     @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void stopDrainsTheRingAndCloseLeavesNoDescriptor() throws Exception {
         String image = ceph.createImage(SIZE);
         try (RbdVolume v = RbdVolume.open(ceph.spec(image), false)) {
