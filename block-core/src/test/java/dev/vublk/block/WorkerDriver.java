@@ -168,6 +168,7 @@ public final class WorkerDriver implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        worker.stop(); // a store with standing ring operations (RBD's eventfd read) ends them
         ring.drain();
         worker.close();
         ring.close();

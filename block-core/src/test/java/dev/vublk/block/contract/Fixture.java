@@ -1,10 +1,17 @@
 package dev.vublk.block.contract;
 
+import dev.vublk.block.BlockImage;
 import dev.vublk.block.ImageFormat;
+import dev.vublk.block.ImageOptions;
+import dev.vublk.block.Images;
 import dev.vublk.block.QemuTools;
+import dev.vublk.block.raw.RawImage;
+import dev.vublk.block.storage.rbd.CephCluster;
+import dev.vublk.block.storage.rbd.RbdVolume;
 import dev.vublk.block.vhdx.VhdxCreator;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
 
@@ -19,7 +26,9 @@ public enum Fixture {
     QCOW2(ImageFormat.QCOW2, 64 << 10, false),
     VHDX(ImageFormat.VHDX, 1 << 20, false),
     QCOW2_OVER_BACKING_FILE(ImageFormat.QCOW2, 64 << 10, true),
-    VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true);
+    VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true),
+    /** RAW over a Ceph RBD image of the test cluster; {@link #create} leaves the image's name in a file. */
+    RBD(ImageFormat.RAW, 64 << 10, false);
 
     public static final int SIZE = 16 << 20;
     public static final int LOWER_DATA = 8 << 20;
@@ -51,6 +60,30 @@ public enum Fixture {
         return dir.resolve(this == VHDX_DIFFERENCING ? "parent.vhdx" : LOWER_RAW);
     }
 
+    /** Whether the image lives on a network store, where O_DIRECT means nothing (run buffered only). */
+    public boolean remote() {
+        return this == RBD;
+    }
+
+    /** Opens what {@link #create} returned. */
+    public BlockImage open(Path image, ImageOptions options) throws IOException {
+        if (this == RBD) {
+            String spec = CephCluster.shared().spec(Files.readString(image));
+            return RawImage.over(RbdVolume.open(spec, options.readOnly()), options.readOnly());
+        }
+        return Images.open(image, format, options);
+    }
+
+    /** The image as a file qemu-img can judge: the image itself, or an RBD image exported by {@code rbd export}. */
+    public Path qemuView(Path image) throws IOException {
+        if (this == RBD) {
+            Path exported = image.resolveSibling("exported.raw");
+            Files.write(exported, CephCluster.shared().export(Files.readString(image)));
+            return exported;
+        }
+        return image;
+    }
+
     /** qemu-img's name of the format. */
     public String qemuFormat() {
         return format.name().toLowerCase(java.util.Locale.ROOT);
@@ -76,6 +109,10 @@ public enum Fixture {
         Path image = dir.resolve("image." + qemuFormat());
         switch (this) {
             case RAW -> sparseFile(image);
+            case RBD -> {
+                image = dir.resolve("image.rbd");
+                Files.writeString(image, CephCluster.shared().createImage(SIZE));
+            }
             case QCOW2 -> QemuTools.create(image, "qcow2", "cluster_size=" + unit, SIZE);
             case VHDX -> VhdxCreator.create(image).size(SIZE).blockSize(unit).write();
             case QCOW2_OVER_BACKING_FILE -> {

@@ -71,6 +71,13 @@ public final class CephCluster {
         return dir;
     }
 
+    /** Sends the OSD a signal ({@code STOP}, {@code CONT}) through kill(1). */
+    public void signalOsd(String signal) throws IOException {
+        String pid = Files.readString(dir.resolve("run/osd.0.pid")).trim();
+        QemuTools.Result r = QemuTools.run("kill", "-" + signal, pid);
+        assertEquals(0, r.exitCode(), "kill -" + signal + " osd.0: " + r.describe());
+    }
+
     /** A fresh image of {@code size} bytes in pool rbd; returns its name. */
     public String createImage(long size) {
         String name = "img" + images.incrementAndGet();

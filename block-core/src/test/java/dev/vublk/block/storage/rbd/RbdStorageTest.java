@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * {@link RbdVolume} and its queue sides over a real Ceph cluster and real rings: data written
@@ -164,10 +165,40 @@ class RbdStorageTest {
     }
 
     /**
-     * Stop with operations in flight: they complete, then the standing eventfd read ends, so the
-     * ring drains to nothing in flight; close leaves no descriptor of the side open.
+     * The exclusive lock as QEMU handles it: taken on our first write (rbd lock ls and rbd status
+     * show us), handed over when another client writes, taken back on our next write; nobody's
+     * data is lost on the way.
      */
     @Test
+    void exclusiveLockIsTakenOnWriteAndHandedOverCooperatively() throws Exception {
+        String image = ceph.createImage(SIZE);
+        byte[] ours = random(6, 8192);
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 8)) {
+            assertTrue(ceph.rbd("status", "rbd/" + image).contains("watcher="), "rbd status lists our watch");
+            assertFalse(v.ownsExclusiveLock(), "no lock before the first write");
+            assertEquals(ours.length, d.writev(1 << 20, d.buffers(ours, 2)));
+            assertTrue(v.ownsExclusiveLock(), "lock taken by the first write");
+            assertTrue(ceph.rbd("lock", "ls", "rbd/" + image).contains("1 exclusive lock"), "rbd lock ls shows it");
+
+            ceph.rbd("bench", "--io-type", "write", "--io-size", "4096", "--io-total", "65536", "--io-threads", "1",
+                    "--io-pattern", "seq", "rbd/" + image); // writes [0, 64 KiB)
+            assertFalse(v.ownsExclusiveLock(), "lock handed to the other writer");
+
+            assertEquals(ours.length, d.writev(2 << 20, d.buffers(ours, 3)));
+            assertTrue(v.ownsExclusiveLock(), "lock taken back by our next write");
+            assertArrayEquals(ours, d.read(1 << 20, ours.length));
+            assertArrayEquals(ours, d.read(2 << 20, ours.length));
+            assertFalse(Arrays.equals(new byte[65536], d.read(0, 65536)), "the other client's writes are there");
+        }
+    }
+
+    /**
+     * Stop with operations in flight: they complete, then the standing eventfd read ends, so the
+     * ring drains to nothing in flight; close leaves no descriptor of the side open. Without
+     * the stop the drain waits forever: the timeout turns that hang into a failure.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void stopDrainsTheRingAndCloseLeavesNoDescriptor() throws Exception {
         String image = ceph.createImage(SIZE);
         try (RbdVolume v = RbdVolume.open(ceph.spec(image), false)) {
