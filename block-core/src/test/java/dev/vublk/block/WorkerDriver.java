@@ -168,6 +168,7 @@ public final class WorkerDriver implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        worker.stop(); // a store's standing operations (a socket's receive) end, so the ring drains
         ring.drain();
         worker.close();
         ring.close();

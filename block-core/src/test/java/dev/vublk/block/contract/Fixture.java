@@ -19,7 +19,9 @@ public enum Fixture {
     QCOW2(ImageFormat.QCOW2, 64 << 10, false),
     VHDX(ImageFormat.VHDX, 1 << 20, false),
     QCOW2_OVER_BACKING_FILE(ImageFormat.QCOW2, 64 << 10, true),
-    VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true);
+    VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true),
+    /** A RAW file served by qemu-nbd, opened as an NBD volume (see {@link ContractImage#open}). */
+    RAW_OVER_NBD(ImageFormat.RAW, 64 << 10, false);
 
     public static final int SIZE = 16 << 20;
     public static final int LOWER_DATA = 8 << 20;
@@ -44,6 +46,11 @@ public enum Fixture {
      */
     public boolean qemuOpens() {
         return this != VHDX_DIFFERENCING;
+    }
+
+    /** Whether the image is reached through NBD, where O_DIRECT has no meaning. */
+    public boolean overNbd() {
+        return this == RAW_OVER_NBD;
     }
 
     /** The lower image of a layered fixture, as {@link #create} left it in {@code dir}. */
@@ -75,7 +82,7 @@ public enum Fixture {
     public Path create(Path dir) throws IOException {
         Path image = dir.resolve("image." + qemuFormat());
         switch (this) {
-            case RAW -> sparseFile(image);
+            case RAW, RAW_OVER_NBD -> sparseFile(image);
             case QCOW2 -> QemuTools.create(image, "qcow2", "cluster_size=" + unit, SIZE);
             case VHDX -> VhdxCreator.create(image).size(SIZE).blockSize(unit).write();
             case QCOW2_OVER_BACKING_FILE -> {
