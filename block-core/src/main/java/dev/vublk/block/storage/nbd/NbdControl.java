@@ -21,29 +21,41 @@ final class NbdControl implements AutoCloseable {
 
     private final NbdUri uri;
     private final Duration timeout;
+    private final NbdExport export;
     private NbdHandshake.Session session;
 
     NbdControl(NbdUri uri, Duration timeout) throws IOException {
         this.uri = uri;
         this.timeout = timeout;
         this.session = NbdHandshake.open(uri, timeout);
+        this.export = session.export();
     }
 
+    /** The export as the first connection saw it. */
     NbdExport export() {
-        return session.export();
+        return export;
     }
 
     /** NBD_CMD_FLUSH, waiting for its reply; a connection found broken is opened again and tried once more. */
     synchronized void flush() throws IOException {
-        try {
-            flushOnce();
-        } catch (ImageException e) {
-            throw e;
-        } catch (IOException e) {
-            session.socket().close();
-            session = NbdHandshake.open(uri, timeout);
-            flushOnce();
+        if (session != null) {
+            try {
+                flushOnce();
+                return;
+            } catch (ImageException e) {
+                throw e;
+            } catch (IOException e) {
+                drop();
+            }
         }
+        session = NbdHandshake.open(uri, timeout);
+        flushOnce();
+    }
+
+    /** Forgets a broken connection: its descriptor number must never be used again. */
+    private void drop() {
+        session.socket().close();
+        session = null;
     }
 
     private void flushOnce() throws IOException {
@@ -87,25 +99,29 @@ final class NbdControl implements AutoCloseable {
                 }
             }
             if (error != 0) {
-                throw new IOException("NBD flush on " + uri.describe() + " failed: " + Errno.name(NbdWire.errno(error)));
+                // The server's answer, not a broken connection: another connection's flush must not hide it.
+                throw new ImageException(uri.text(), "NBD flush on " + uri.describe() + " failed: " + Errno.name(NbdWire.errno(error)));
             }
         }
     }
 
     private IOException violation(String what) {
-        session.socket().close();
+        drop();
         return new IOException("NBD server " + uri.describe() + " broke the protocol: " + what);
     }
 
     /** Says goodbye if the socket takes it at once, and closes. */
     @Override
     public synchronized void close() {
+        if (session == null) {
+            return;
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(NbdWire.REQUEST_SIZE, 8);
             buf.set(U32, 0, NbdWire.REQUEST_MAGIC);
             buf.set(U16, 6, NbdWire.CMD_DISC);
             session.socket().sendNow(buf, NbdWire.REQUEST_SIZE);
         }
-        session.socket().close();
+        drop();
     }
 }
