@@ -1,12 +1,14 @@
 package dev.vublk.block.storage.nbd;
 
+import static dev.vublk.block.storage.nbd.NbdWire.U16;
+import static dev.vublk.block.storage.nbd.NbdWire.U32;
+import static dev.vublk.block.storage.nbd.NbdWire.U64;
+
 import dev.vublk.block.ImageException;
 import dev.vublk.uring.Errno;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.time.Duration;
 
 /**
@@ -15,9 +17,6 @@ import java.time.Duration;
  * again once per call.
  */
 final class NbdControl implements AutoCloseable {
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     private final NbdUri uri;
     private final Duration timeout;
@@ -61,12 +60,7 @@ final class NbdControl implements AutoCloseable {
     private void flushOnce() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(ReplyReader.MAX_CHUNK_PAYLOAD, 8);
-            buf.set(U32, 0, NbdWire.REQUEST_MAGIC);
-            buf.set(U16, 4, (short) 0);
-            buf.set(U16, 6, NbdWire.CMD_FLUSH);
-            buf.set(U64, 8, 0);
-            buf.set(U64, 16, 0);
-            buf.set(U32, 24, 0);
+            NbdWire.request(buf, (short) 0, NbdWire.CMD_FLUSH, 0, 0, 0);
             session.socket().writeFully(buf, NbdWire.REQUEST_SIZE);
             int error = 0;
             while (true) {
@@ -118,8 +112,7 @@ final class NbdControl implements AutoCloseable {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(NbdWire.REQUEST_SIZE, 8);
-            buf.set(U32, 0, NbdWire.REQUEST_MAGIC);
-            buf.set(U16, 6, NbdWire.CMD_DISC);
+            NbdWire.request(buf, (short) 0, NbdWire.CMD_DISC, 0, 0, 0);
             session.socket().sendNow(buf, NbdWire.REQUEST_SIZE);
         }
         drop();

@@ -42,7 +42,11 @@ final class QueueDriver implements AutoCloseable {
 
     /** Runs the ring until operation {@code tag} completed; returns its result. */
     int await(int tag) throws NativeException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
         while (!done[tag]) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("operation " + tag + " did not complete");
+            }
             ring.submitAndWait();
         }
         done[tag] = false;
