@@ -42,13 +42,15 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private final IoUring ring;
     private final NbdExport export;
     private final long delayNanos;
+    /** A quarter of the delay at most: a waiting request sees several attempts before it gives up. */
+    private final long maxBackoff;
     private final Arena arena = Arena.ofShared();
     private final FlushMailbox mailbox;
     private final MemorySegment timespec = arena.allocate(16, 8);
     private final IoCompletion timerDone = this::timer;
     private final ArrayDeque<NbdCommand> freeCommands = new ArrayDeque<>();
     private final ArrayDeque<NbdOp> freeOps = new ArrayDeque<>();
-    /** Commands waiting for a connection, oldest first. */
+    /** Commands waiting for a connection. */
     private final ArrayDeque<NbdCommand> waiting = new ArrayDeque<>();
     private NbdCommand[] table = new NbdCommand[16];
     private int tableSize;
@@ -67,6 +69,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         this.ring = ring;
         this.export = volume.export();
         this.delayNanos = volume.reconnectDelay().toNanos();
+        this.maxBackoff = Math.max(FIRST_BACKOFF, Math.min(MAX_BACKOFF, delayNanos / 4));
         this.mailbox = export.multiConn() ? null : new FlushMailbox(ring, this::deliver);
         try {
             if (mailbox != null) {
@@ -240,11 +243,19 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         } else if (stopping) {
             finish(c, -Errno.EIO);
         } else {
-            c.state = NbdCommand.WAITING;
-            c.waitingSince = System.nanoTime();
-            waiting.add(c);
+            await(c, System.nanoTime());
             armTimer();
         }
+    }
+
+    /** Puts a command among those waiting for a connection; its clock starts the first time only. */
+    private void await(NbdCommand c, long now) {
+        if (!c.waited) {
+            c.waited = true;
+            c.waitingSince = now;
+        }
+        c.state = NbdCommand.WAITING;
+        waiting.add(c);
     }
 
     private void finish(NbdCommand c, int result) {
@@ -266,6 +277,9 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
 
     @Override
     public void replied(NbdCommand c, int result) {
+        if (result >= 0) {
+            backoff = FIRST_BACKOFF;
+        }
         finish(c, result);
     }
 
@@ -292,9 +306,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
             if (violated || stopping) {
                 finish(cmd, -Errno.EIO);
             } else {
-                cmd.state = NbdCommand.WAITING;
-                cmd.waitingSince = now;
-                waiting.add(cmd);
+                await(cmd, now);
             }
         }
         if (stopping) {
@@ -318,9 +330,8 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         }
         long now = System.nanoTime();
         long wait = Math.max(0, nextAttempt - now);
-        NbdCommand oldest = waiting.peek();
-        if (oldest != null) {
-            wait = Math.min(wait, Math.max(0, oldest.waitingSince + delayNanos - now));
+        for (NbdCommand c : waiting) {
+            wait = Math.min(wait, Math.max(0, c.waitingSince + delayNanos - now));
         }
         try {
             timerId = ring.timeout(timespec, Math.max(wait, 1_000_000L), timerDone, 0);
@@ -338,20 +349,21 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
             return;
         }
         long now = System.nanoTime();
-        // Requests about to give up get one more attempt first, whatever the backoff says.
-        if (conn == null && (now >= nextAttempt || expired(now))) {
-            reconnect();
+        // Commands sent again keep their first clock, so the oldest may be anywhere: look at each once.
+        for (int n = waiting.size(); n > 0; n--) {
+            NbdCommand c = waiting.poll();
+            if (now - c.waitingSince >= delayNanos) {
+                finish(c, -Errno.EIO);
+            } else {
+                waiting.add(c);
+            }
         }
-        while (expired(now)) {
-            finish(waiting.poll(), -Errno.EIO);
+        if (conn == null && now >= nextAttempt) {
+            reconnect();
         }
         if (conn == null) {
             armTimer();
         }
-    }
-
-    private boolean expired(long now) {
-        return !waiting.isEmpty() && now - waiting.peek().waitingSince >= delayNanos;
     }
 
     private void reconnect() {
@@ -367,14 +379,14 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         } catch (IOException e) {
             refused = e.getMessage();
         }
+        // Paced whatever the outcome: a server that takes connections only to drop them is not
+        // hammered. A reply that succeeds shows the connection works and resets the pace.
+        nextAttempt = System.nanoTime() + backoff;
+        backoff = Math.min(backoff * 2, maxBackoff);
         if (refused != null) {
             LOG.debug("NBD reconnect to {} failed: {}", volume.name(), refused);
-            nextAttempt = System.nanoTime() + backoff;
-            backoff = Math.min(backoff * 2, MAX_BACKOFF);
             return;
         }
-        backoff = FIRST_BACKOFF;
-        nextAttempt = 0;
         if (lostWarned) {
             lostWarned = false;
             LOG.info("NBD connection to {} is back", volume.name());

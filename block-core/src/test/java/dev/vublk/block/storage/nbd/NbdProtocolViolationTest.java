@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vublk.uring.Errno;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -41,9 +42,25 @@ class NbdProtocolViolationTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = LyingNbdServer.Lie.class)
+    @EnumSource(value = LyingNbdServer.Lie.class, names = "HANG_UP_ON_EVERY_READ", mode = EnumSource.Mode.EXCLUDE)
     void structuredReplies(LyingNbdServer.Lie lie) throws Exception {
         check(lie, true);
+    }
+
+    /**
+     * A request the server hangs up on every time is sent again on each new connection, but its
+     * clock runs from the first loss: it fails after the reconnect delay instead of going round
+     * forever, and other requests go on.
+     */
+    @Test
+    void aRequestThatKeepsBreakingConnectionsGivesUpAfterTheDelay() throws Exception {
+        try (LyingNbdServer server = new LyingNbdServer(dir.resolve("hup.sock"), LyingNbdServer.Lie.HANG_UP_ON_EVERY_READ, true);
+             NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300));
+             QueueDriver d = new QueueDriver(volume)) {
+            assertEquals(-Errno.EIO, d.tryRead(0, 4096, new byte[4096]));
+            assertTrue(server.lied());
+            assertEquals(4096, d.write(0, new byte[4096]));
+        }
     }
 
     @ParameterizedTest

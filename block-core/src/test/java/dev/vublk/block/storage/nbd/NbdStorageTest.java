@@ -196,6 +196,23 @@ class NbdStorageTest {
         }
     }
 
+    /** A payload in as many pieces as one kernel call takes goes out after its header, in a second send. */
+    @Test
+    void aWriteInAsManyPiecesAsTheKernelTakes() throws IOException {
+        open(NbdServer.qemuNbd(rawFile(), dir.resolve("q.sock")));
+        int pieces = IoVecArray.IOV_MAX;
+        byte[] data = QueueDriver.pattern(pieces * 512, 21);
+        MemorySegment seg = driver.buffer(data.length);
+        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        IoVecArray iov = new IoVecArray(driver.arena, pieces);
+        for (int i = 0; i < pieces; i++) {
+            iov.add(seg.address() + 512L * i, 512);
+        }
+        driver.startWritev(0, 8192, iov);
+        assertEquals(data.length, driver.await(0));
+        assertArrayEquals(data, driver.read(8192, data.length));
+    }
+
     @Test
     void readOnlyExportRefusesWrites() throws IOException {
         Path file = rawFile();
