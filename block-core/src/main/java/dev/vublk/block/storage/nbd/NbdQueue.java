@@ -58,6 +58,8 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private int liveOps;
     private boolean dirty;
     private boolean stopping;
+    /** When a stopping queue stops waiting for replies (the reconnect delay after the stop). */
+    private long stopDeadline;
     private boolean timerArmed, timerCancelled;
     private int timerId;
     private long backoff = FIRST_BACKOFF;
@@ -324,14 +326,23 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         }
     }
 
+    /**
+     * The one timer: while the connection is down, the next attempt or the next command to give
+     * up; while stopping with commands in flight, the stop's deadline.
+     */
     private void armTimer() {
-        if (timerArmed || stopping) {
+        if (timerArmed || stopping && liveOps == 0) {
             return;
         }
         long now = System.nanoTime();
-        long wait = Math.max(0, nextAttempt - now);
-        for (NbdCommand c : waiting) {
-            wait = Math.min(wait, Math.max(0, c.waitingSince + delayNanos - now));
+        long wait;
+        if (stopping) {
+            wait = Math.max(0, stopDeadline - now);
+        } else {
+            wait = Math.max(0, nextAttempt - now);
+            for (NbdCommand c : waiting) {
+                wait = Math.min(wait, Math.max(0, c.waitingSince + delayNanos - now));
+            }
         }
         try {
             timerId = ring.timeout(timespec, Math.max(wait, 1_000_000L), timerDone, 0);
@@ -345,6 +356,12 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         timerArmed = false;
         timerCancelled = false;
         if (stopping) {
+            // A server that never answers must not hold a stopping queue (and its vhost-user queue) forever.
+            if (liveOps > 0 && conn != null && System.nanoTime() >= stopDeadline) {
+                conn.fail("the queue is stopping and the server left requests unanswered for "
+                        + delayNanos / 1_000_000 + " ms");
+            }
+            armTimer();
             maybeEnd();
             return;
         }
@@ -401,12 +418,16 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
 
     @Override
     public void stop() {
-        stopping = true;
+        if (!stopping) {
+            stopping = true;
+            stopDeadline = System.nanoTime() + delayNanos;
+        }
         NbdCommand c;
         while ((c = waiting.poll()) != null) {
             finish(c, -Errno.EIO);
         }
         maybeEnd();
+        armTimer();
     }
 
     /**

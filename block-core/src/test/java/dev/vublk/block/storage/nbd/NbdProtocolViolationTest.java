@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.uring.Errno;
+import dev.vublk.uring.IoVecArray;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -42,7 +43,8 @@ class NbdProtocolViolationTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = LyingNbdServer.Lie.class, names = "HANG_UP_ON_EVERY_READ", mode = EnumSource.Mode.EXCLUDE)
+    @EnumSource(value = LyingNbdServer.Lie.class, names = {"HANG_UP_ON_EVERY_READ", "NEVER_ANSWER_READS"},
+            mode = EnumSource.Mode.EXCLUDE)
     void structuredReplies(LyingNbdServer.Lie lie) throws Exception {
         check(lie, true);
     }
@@ -60,6 +62,29 @@ class NbdProtocolViolationTest {
             assertEquals(-Errno.EIO, d.tryRead(0, 4096, new byte[4096]));
             assertTrue(server.lied());
             assertEquals(4096, d.write(0, new byte[4096]));
+        }
+    }
+
+    /**
+     * A stopping queue waits for its requests in flight, but not beyond the reconnect delay: a
+     * stuck server costs them (EIO) and the queue still drains.
+     */
+    @Test
+    void aStoppingQueueGivesUpOnAServerThatNeverAnswers() throws Exception {
+        try (LyingNbdServer server = new LyingNbdServer(dir.resolve("stuck.sock"), LyingNbdServer.Lie.NEVER_ANSWER_READS, true);
+             NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300))) {
+            QueueDriver d = new QueueDriver(volume);
+            IoVecArray iov = new IoVecArray(d.arena, 1);
+            iov.add(d.buffer(4096).address(), 4096);
+            d.startReadv(0, 0, iov);
+            while (!server.lied()) {
+                d.ring.submit();
+                d.ring.processCompletions();
+                Thread.sleep(5);
+            }
+            d.queue.stop();
+            assertEquals(-Errno.EIO, d.await(0));
+            d.close(); // the ring drains: nothing of the queue's is left on it
         }
     }
 

@@ -196,6 +196,24 @@ class NbdStorageTest {
         }
     }
 
+    /**
+     * A server's block sizes are honoured: its minimum becomes the volume's alignment, and
+     * transfers go out in pieces no larger than its maximum (nbdkit's blocksize-policy filter
+     * fails any request that breaks them).
+     */
+    @Test
+    void theServersBlockSizesAreHonoured() throws IOException {
+        open(NbdServer.nbdkit(dir.resolve("k.sock"), "--filter=blocksize-policy", "memory", "64M", "blocksize-minimum=4096",
+                "blocksize-preferred=4096", "blocksize-maximum=65536", "blocksize-error-policy=error"));
+        assertEquals(4096, volume.alignment(), volume.describe());
+        assertEquals(65536, volume.export().maxPayload(), volume.describe());
+        byte[] data = QueueDriver.pattern(1 << 20, 31);
+        assertEquals(data.length, driver.write(4096, data));
+        assertEquals(0, driver.zero(8192, 3 * 65536, false));
+        java.util.Arrays.fill(data, 4096, 4096 + 3 * 65536, (byte) 0);
+        assertArrayEquals(data, driver.read(4096, data.length));
+    }
+
     /** A payload in as many pieces as one kernel call takes goes out after its header, in a second send. */
     @Test
     void aWriteInAsManyPiecesAsTheKernelTakes() throws IOException {
