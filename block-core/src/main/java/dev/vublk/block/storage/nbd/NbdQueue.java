@@ -22,9 +22,13 @@ import org.slf4j.LoggerFactory;
  * tries to reconnect with growing pauses; commands waiting longer than the volume's reconnect
  * delay fail with EIO, and once a connection is back the others go out again.
  *
+ * Attempts are paced (doubling, up to a quarter of the delay); a command keeps its first waiting
+ * clock when sent again, so one that keeps breaking connections still gives up.
+ *
  * <p>Without CAN_MULTI_CONN a flush must reach every connection of the volume: the other queues'
  * threads get their part through their {@link FlushMailbox}, and a stopping queue that wrote since
- * its last flush flushes its own connection before it says goodbye.
+ * its last flush flushes its own connection before it says goodbye. A stopping queue waits for its
+ * commands in flight for the reconnect delay at most, then drops the connection (they fail).
  */
 final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private static final Logger LOG = LoggerFactory.getLogger(NbdQueue.class);

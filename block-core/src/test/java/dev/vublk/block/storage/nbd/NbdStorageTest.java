@@ -39,12 +39,15 @@ class NbdStorageTest {
     void tearDown() throws IOException {
         if (driver != null) {
             driver.close();
+            driver = null;
         }
         if (volume != null) {
             volume.close();
+            volume = null;
         }
         if (server != null) {
             server.close();
+            server = null;
         }
     }
 
@@ -80,7 +83,9 @@ class NbdStorageTest {
         return expected;
     }
 
+    /** Closes queue, volume and server (qemu-nbd locks the file), then has qemu-img compare the file with {@code expected}. */
     void assertFileHolds(Path file, byte[] expected) throws IOException {
+        tearDown();
         Path want = dir.resolve("expected.raw");
         try (RandomAccessFile f = new RandomAccessFile(want.toFile(), "rw")) {
             f.setLength(SIZE);
@@ -98,10 +103,6 @@ class NbdStorageTest {
         assertTrue(volume.writable());
         assertEquals(SIZE, volume.size());
         byte[] expected = exercise();
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
@@ -110,10 +111,6 @@ class NbdStorageTest {
         Path file = rawFile();
         open(NbdServer.qemuNbdTcp(file));
         byte[] expected = exercise();
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
@@ -155,10 +152,6 @@ class NbdStorageTest {
         assertArrayEquals(data, driver.read(4096, length));
         byte[] expected = new byte[4096 + length];
         System.arraycopy(data, 0, expected, 4096, length);
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
