@@ -168,7 +168,7 @@ public final class WorkerDriver implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        worker.stop(); // a store with standing ring operations (RBD's eventfd read) ends them
+        worker.stop(); // a store's standing ring operations (a socket receive, an eventfd read) end, so the ring drains
         ring.drain();
         worker.close();
         ring.close();

@@ -10,11 +10,15 @@ import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.QemuTools;
 import dev.vublk.block.WorkerDriver;
+import dev.vublk.block.raw.RawImage;
+import dev.vublk.block.storage.nbd.NbdServer;
+import dev.vublk.block.storage.nbd.NbdVolume;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.provider.Arguments;
@@ -39,6 +43,7 @@ final class ContractImage implements AutoCloseable {
     private WorkerDriver driver;
     private BlockImage reference;
     private WorkerDriver referenceDriver;
+    private NbdServer nbdServer;
 
     private ContractImage(Fixture fixture, boolean direct, Path path, Path referencePath, byte[] model) {
         this.fixture = fixture;
@@ -82,7 +87,8 @@ final class ContractImage implements AutoCloseable {
     /** (Re)opens the image under test, closing the current open first. */
     void open(boolean readOnly) throws IOException {
         closeImage();
-        image = fixture.open(path, ImageOptions.defaults().withDirect(direct).withReadOnly(readOnly));
+        image = fixture.overNbd() ? openOverNbd(readOnly)
+                : fixture.open(path, ImageOptions.defaults().withDirect(direct).withReadOnly(readOnly));
         // An open that silently fell back to the page cache (for the image or a file below it)
         // would let the O_DIRECT runs pass untested.
         for (BlockImage i = image; i != null; i = i.backing()) {
@@ -92,6 +98,12 @@ final class ContractImage implements AutoCloseable {
             assertTrue(i.requestAlignment() >= a, i.path() + ": request alignment " + i.requestAlignment() + " below " + a);
         }
         driver = new WorkerDriver(image);
+    }
+
+    /** The file served by qemu-nbd for as long as this open lasts (qemu-img checks it once the server is gone). */
+    private BlockImage openOverNbd(boolean readOnly) throws IOException {
+        nbdServer = NbdServer.qemuNbd(path, path.resolveSibling("nbd.sock"));
+        return RawImage.over(NbdVolume.open(nbdServer.uri(), readOnly, Duration.ofSeconds(5)), readOnly);
     }
 
     WorkerDriver driver() { return driver; }
@@ -161,6 +173,10 @@ final class ContractImage implements AutoCloseable {
         close(driver, image);
         driver = null;
         image = null;
+        if (nbdServer != null) {
+            nbdServer.close();
+            nbdServer = null;
+        }
     }
 
     private void closeReference() throws IOException {

@@ -28,7 +28,9 @@ public enum Fixture {
     QCOW2_OVER_BACKING_FILE(ImageFormat.QCOW2, 64 << 10, true),
     VHDX_DIFFERENCING(ImageFormat.VHDX, 1 << 20, true),
     /** RAW over a Ceph RBD image of the test cluster; {@link #create} leaves the image's name in a file. */
-    RBD(ImageFormat.RAW, 64 << 10, false);
+    RAW_OVER_RBD(ImageFormat.RAW, 64 << 10, false),
+    /** A RAW file served by qemu-nbd, opened as an NBD volume (see {@link ContractImage#open}). */
+    RAW_OVER_NBD(ImageFormat.RAW, 64 << 10, false);
 
     public static final int SIZE = 16 << 20;
     public static final int LOWER_DATA = 8 << 20;
@@ -55,6 +57,11 @@ public enum Fixture {
         return this != VHDX_DIFFERENCING;
     }
 
+    /** Whether the image is a file served by qemu-nbd, which {@link ContractImage} starts for each open. */
+    public boolean overNbd() {
+        return this == RAW_OVER_NBD;
+    }
+
     /** The lower image of a layered fixture, as {@link #create} left it in {@code dir}. */
     public Path lowerImage(Path dir) {
         return dir.resolve(this == VHDX_DIFFERENCING ? "parent.vhdx" : LOWER_RAW);
@@ -62,12 +69,12 @@ public enum Fixture {
 
     /** Whether the image lives on a network store, where O_DIRECT means nothing (run buffered only). */
     public boolean remote() {
-        return this == RBD;
+        return this == RAW_OVER_RBD || this == RAW_OVER_NBD;
     }
 
     /** Opens what {@link #create} returned. */
     public BlockImage open(Path image, ImageOptions options) throws IOException {
-        if (this == RBD) {
+        if (this == RAW_OVER_RBD) {
             String spec = CephCluster.shared().spec(Files.readString(image));
             return RawImage.over(RbdVolume.open(spec, options.readOnly()), options.readOnly());
         }
@@ -76,7 +83,7 @@ public enum Fixture {
 
     /** The image as a file qemu-img can judge: the image itself, or an RBD image exported by {@code rbd export}. */
     public Path qemuView(Path image) throws IOException {
-        if (this == RBD) {
+        if (this == RAW_OVER_RBD) {
             Path exported = image.resolveSibling("exported.raw");
             Files.write(exported, CephCluster.shared().export(Files.readString(image)));
             return exported;
@@ -108,8 +115,8 @@ public enum Fixture {
     public Path create(Path dir) throws IOException {
         Path image = dir.resolve("image." + qemuFormat());
         switch (this) {
-            case RAW -> sparseFile(image);
-            case RBD -> {
+            case RAW, RAW_OVER_NBD -> sparseFile(image);
+            case RAW_OVER_RBD -> {
                 image = dir.resolve("image.rbd");
                 Files.writeString(image, CephCluster.shared().createImage(SIZE));
             }

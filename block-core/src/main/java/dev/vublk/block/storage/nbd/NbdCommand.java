@@ -22,8 +22,12 @@ final class NbdCommand {
     int length;
     /** The guest memory of a READ or WRITE: a copy of the caller's entries, never given to the kernel. */
     IoVecArray data;
-    /** When the command started waiting for a connection, in System.nanoTime(). */
+    /**
+     * When the command first had to wait for a connection (System.nanoTime()), kept when it goes
+     * out again: a command that keeps breaking connections still gives up after the delay.
+     */
     long waitingSince;
+    boolean waited;
     // Receive side: bytes of a READ that chunks have delivered, the first error chunk's errno.
     long covered;
     int error;
@@ -43,6 +47,7 @@ final class NbdCommand {
         this.flags = flags;
         this.offset = offset;
         this.length = length;
+        this.waited = false;
         this.covered = 0;
         this.error = 0;
         this.sending = false;

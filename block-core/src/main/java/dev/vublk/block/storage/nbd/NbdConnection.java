@@ -8,8 +8,6 @@ import dev.vublk.uring.NativeException;
 import dev.vublk.uring.StreamSocket;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 
 /**
@@ -18,7 +16,8 @@ import java.util.ArrayDeque;
  * receive standing through its {@link ReplyReader}. Whatever goes wrong (an I/O error, end of
  * stream, a reply that breaks the protocol) breaks the connection: the socket is shut down, and
  * once every operation on it has completed it is closed and the owner told, which sends the
- * commands that were in flight again on a new connection.
+ * commands that were in flight again on a new connection (or, after a protocol violation, fails
+ * them: what that server did with them is unknown).
  */
 final class NbdConnection implements IoCompletion {
     /** What the connection needs from its queue. */
@@ -36,9 +35,6 @@ final class NbdConnection implements IoCompletion {
         void closed(NbdConnection c, String reason, boolean violated);
     }
 
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     final IoUring ring;
     final StreamSocket socket;
@@ -84,12 +80,7 @@ final class NbdConnection implements IoCompletion {
             return;
         }
         NbdCommand c = outbox.poll();
-        header.set(U32, 0, NbdWire.REQUEST_MAGIC);
-        header.set(U16, 4, c.flags);
-        header.set(U16, 6, c.type);
-        header.set(U64, 8, c.handle);
-        header.set(U64, 16, c.offset);
-        header.set(U32, 24, c.length);
+        NbdWire.request(header, c.flags, c.type, c.handle, c.offset, c.length);
         wire.clear();
         wire.add(header.address(), NbdWire.REQUEST_SIZE);
         boolean payload = c.type == NbdWire.CMD_WRITE;
@@ -202,12 +193,7 @@ final class NbdConnection implements IoCompletion {
             return;
         }
         ending = true;
-        header.set(U32, 0, NbdWire.REQUEST_MAGIC);
-        header.set(U16, 4, (short) 0);
-        header.set(U16, 6, NbdWire.CMD_DISC);
-        header.set(U64, 8, 0);
-        header.set(U64, 16, 0);
-        header.set(U32, 24, 0);
+        NbdWire.request(header, (short) 0, NbdWire.CMD_DISC, 0, 0, 0);
         if (sendingCmd == null) {
             socket.sendNow(header, NbdWire.REQUEST_SIZE);
         }

@@ -1,12 +1,14 @@
 package dev.vublk.block.storage.nbd;
 
+import static dev.vublk.block.storage.nbd.NbdWire.U16;
+import static dev.vublk.block.storage.nbd.NbdWire.U32;
+import static dev.vublk.block.storage.nbd.NbdWire.U64;
+
 import dev.vublk.block.ImageException;
 import dev.vublk.uring.Errno;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.time.Duration;
 
 /**
@@ -15,46 +17,50 @@ import java.time.Duration;
  * again once per call.
  */
 final class NbdControl implements AutoCloseable {
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     private final NbdUri uri;
     private final Duration timeout;
+    private final NbdExport export;
     private NbdHandshake.Session session;
 
     NbdControl(NbdUri uri, Duration timeout) throws IOException {
         this.uri = uri;
         this.timeout = timeout;
         this.session = NbdHandshake.open(uri, timeout);
+        this.export = session.export();
     }
 
+    /** The export as the first connection saw it. */
     NbdExport export() {
-        return session.export();
+        return export;
     }
 
     /** NBD_CMD_FLUSH, waiting for its reply; a connection found broken is opened again and tried once more. */
     synchronized void flush() throws IOException {
-        try {
-            flushOnce();
-        } catch (ImageException e) {
-            throw e;
-        } catch (IOException e) {
-            session.socket().close();
-            session = NbdHandshake.open(uri, timeout);
-            flushOnce();
+        if (session != null) {
+            try {
+                flushOnce();
+                return;
+            } catch (ImageException e) {
+                throw e;
+            } catch (IOException e) {
+                drop();
+            }
         }
+        session = NbdHandshake.open(uri, timeout);
+        flushOnce();
+    }
+
+    /** Forgets a broken connection: its descriptor number must never be used again. */
+    private void drop() {
+        session.socket().close();
+        session = null;
     }
 
     private void flushOnce() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(ReplyReader.MAX_CHUNK_PAYLOAD, 8);
-            buf.set(U32, 0, NbdWire.REQUEST_MAGIC);
-            buf.set(U16, 4, (short) 0);
-            buf.set(U16, 6, NbdWire.CMD_FLUSH);
-            buf.set(U64, 8, 0);
-            buf.set(U64, 16, 0);
-            buf.set(U32, 24, 0);
+            NbdWire.request(buf, (short) 0, NbdWire.CMD_FLUSH, 0, 0, 0);
             session.socket().writeFully(buf, NbdWire.REQUEST_SIZE);
             int error = 0;
             while (true) {
@@ -87,25 +93,28 @@ final class NbdControl implements AutoCloseable {
                 }
             }
             if (error != 0) {
-                throw new IOException("NBD flush on " + uri.describe() + " failed: " + Errno.name(NbdWire.errno(error)));
+                // The server's answer, not a broken connection: another connection's flush must not hide it.
+                throw new ImageException(uri.text(), "NBD flush on " + uri.describe() + " failed: " + Errno.name(NbdWire.errno(error)));
             }
         }
     }
 
     private IOException violation(String what) {
-        session.socket().close();
+        drop();
         return new IOException("NBD server " + uri.describe() + " broke the protocol: " + what);
     }
 
     /** Says goodbye if the socket takes it at once, and closes. */
     @Override
     public synchronized void close() {
+        if (session == null) {
+            return;
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(NbdWire.REQUEST_SIZE, 8);
-            buf.set(U32, 0, NbdWire.REQUEST_MAGIC);
-            buf.set(U16, 6, NbdWire.CMD_DISC);
+            NbdWire.request(buf, (short) 0, NbdWire.CMD_DISC, 0, 0, 0);
             session.socket().sendNow(buf, NbdWire.REQUEST_SIZE);
         }
-        session.socket().close();
+        drop();
     }
 }

@@ -1,5 +1,9 @@
 package dev.vublk.block.storage.nbd;
 
+import static dev.vublk.block.storage.nbd.NbdWire.U16;
+import static dev.vublk.block.storage.nbd.NbdWire.U32;
+import static dev.vublk.block.storage.nbd.NbdWire.U64;
+
 import dev.vublk.block.ImageException;
 import dev.vublk.uring.StreamSocket;
 import java.io.IOException;
@@ -7,7 +11,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
@@ -20,9 +23,6 @@ import java.time.Duration;
 final class NbdHandshake {
     /** The most an option reply may carry: far above any info or error message the spec defines. */
     static final int MAX_OPTION_REPLY = 64 << 10;
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     /** A handshaken connection, ready for transmission. */
     record Session(StreamSocket socket, NbdExport export) {}

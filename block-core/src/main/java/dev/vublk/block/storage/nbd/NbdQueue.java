@@ -22,9 +22,13 @@ import org.slf4j.LoggerFactory;
  * tries to reconnect with growing pauses; commands waiting longer than the volume's reconnect
  * delay fail with EIO, and once a connection is back the others go out again.
  *
+ * Attempts are paced (doubling, up to a quarter of the delay); a command keeps its first waiting
+ * clock when sent again, so one that keeps breaking connections still gives up.
+ *
  * <p>Without CAN_MULTI_CONN a flush must reach every connection of the volume: the other queues'
  * threads get their part through their {@link FlushMailbox}, and a stopping queue that wrote since
- * its last flush flushes its own connection before it says goodbye.
+ * its last flush flushes its own connection before it says goodbye. A stopping queue waits for its
+ * commands in flight for the reconnect delay at most, then drops the connection (they fail).
  */
 final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private static final Logger LOG = LoggerFactory.getLogger(NbdQueue.class);
@@ -42,13 +46,15 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private final IoUring ring;
     private final NbdExport export;
     private final long delayNanos;
+    /** A quarter of the delay at most: a waiting request sees several attempts before it gives up. */
+    private final long maxBackoff;
     private final Arena arena = Arena.ofShared();
     private final FlushMailbox mailbox;
     private final MemorySegment timespec = arena.allocate(16, 8);
     private final IoCompletion timerDone = this::timer;
     private final ArrayDeque<NbdCommand> freeCommands = new ArrayDeque<>();
     private final ArrayDeque<NbdOp> freeOps = new ArrayDeque<>();
-    /** Commands waiting for a connection, oldest first. */
+    /** Commands waiting for a connection. */
     private final ArrayDeque<NbdCommand> waiting = new ArrayDeque<>();
     private NbdCommand[] table = new NbdCommand[16];
     private int tableSize;
@@ -56,6 +62,8 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
     private int liveOps;
     private boolean dirty;
     private boolean stopping;
+    /** When a stopping queue stops waiting for replies (the reconnect delay after the stop). */
+    private long stopDeadline;
     private boolean timerArmed, timerCancelled;
     private int timerId;
     private long backoff = FIRST_BACKOFF;
@@ -67,6 +75,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         this.ring = ring;
         this.export = volume.export();
         this.delayNanos = volume.reconnectDelay().toNanos();
+        this.maxBackoff = Math.max(FIRST_BACKOFF, Math.min(MAX_BACKOFF, delayNanos / 4));
         this.mailbox = export.multiConn() ? null : new FlushMailbox(ring, this::deliver);
         try {
             if (mailbox != null) {
@@ -240,11 +249,19 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         } else if (stopping) {
             finish(c, -Errno.EIO);
         } else {
-            c.state = NbdCommand.WAITING;
-            c.waitingSince = System.nanoTime();
-            waiting.add(c);
+            await(c, System.nanoTime());
             armTimer();
         }
+    }
+
+    /** Puts a command among those waiting for a connection; its clock starts the first time only. */
+    private void await(NbdCommand c, long now) {
+        if (!c.waited) {
+            c.waited = true;
+            c.waitingSince = now;
+        }
+        c.state = NbdCommand.WAITING;
+        waiting.add(c);
     }
 
     private void finish(NbdCommand c, int result) {
@@ -266,6 +283,9 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
 
     @Override
     public void replied(NbdCommand c, int result) {
+        if (result >= 0) {
+            backoff = FIRST_BACKOFF;
+        }
         finish(c, result);
     }
 
@@ -292,9 +312,7 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
             if (violated || stopping) {
                 finish(cmd, -Errno.EIO);
             } else {
-                cmd.state = NbdCommand.WAITING;
-                cmd.waitingSince = now;
-                waiting.add(cmd);
+                await(cmd, now);
             }
         }
         if (stopping) {
@@ -312,15 +330,23 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         }
     }
 
+    /**
+     * The one timer: while the connection is down, the next attempt or the next command to give
+     * up; while stopping with commands in flight, the stop's deadline.
+     */
     private void armTimer() {
-        if (timerArmed || stopping) {
+        if (timerArmed || stopping && liveOps == 0) {
             return;
         }
         long now = System.nanoTime();
-        long wait = Math.max(0, nextAttempt - now);
-        NbdCommand oldest = waiting.peek();
-        if (oldest != null) {
-            wait = Math.min(wait, Math.max(0, oldest.waitingSince + delayNanos - now));
+        long wait;
+        if (stopping) {
+            wait = Math.max(0, stopDeadline - now);
+        } else {
+            wait = Math.max(0, nextAttempt - now);
+            for (NbdCommand c : waiting) {
+                wait = Math.min(wait, Math.max(0, c.waitingSince + delayNanos - now));
+            }
         }
         try {
             timerId = ring.timeout(timespec, Math.max(wait, 1_000_000L), timerDone, 0);
@@ -334,24 +360,31 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         timerArmed = false;
         timerCancelled = false;
         if (stopping) {
+            // A server that never answers must not hold a stopping queue (and its vhost-user queue) forever.
+            if (liveOps > 0 && conn != null && System.nanoTime() >= stopDeadline) {
+                conn.fail("the queue is stopping and the server left requests unanswered for "
+                        + delayNanos / 1_000_000 + " ms");
+            }
+            armTimer();
             maybeEnd();
             return;
         }
         long now = System.nanoTime();
-        // Requests about to give up get one more attempt first, whatever the backoff says.
-        if (conn == null && (now >= nextAttempt || expired(now))) {
-            reconnect();
+        // Commands sent again keep their first clock, so the oldest may be anywhere: look at each once.
+        for (int n = waiting.size(); n > 0; n--) {
+            NbdCommand c = waiting.poll();
+            if (now - c.waitingSince >= delayNanos) {
+                finish(c, -Errno.EIO);
+            } else {
+                waiting.add(c);
+            }
         }
-        while (expired(now)) {
-            finish(waiting.poll(), -Errno.EIO);
+        if (conn == null && now >= nextAttempt) {
+            reconnect();
         }
         if (conn == null) {
             armTimer();
         }
-    }
-
-    private boolean expired(long now) {
-        return !waiting.isEmpty() && now - waiting.peek().waitingSince >= delayNanos;
     }
 
     private void reconnect() {
@@ -367,14 +400,14 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
         } catch (IOException e) {
             refused = e.getMessage();
         }
+        // Paced whatever the outcome: a server that takes connections only to drop them is not
+        // hammered. A reply that succeeds shows the connection works and resets the pace.
+        nextAttempt = System.nanoTime() + backoff;
+        backoff = Math.min(backoff * 2, maxBackoff);
         if (refused != null) {
             LOG.debug("NBD reconnect to {} failed: {}", volume.name(), refused);
-            nextAttempt = System.nanoTime() + backoff;
-            backoff = Math.min(backoff * 2, MAX_BACKOFF);
             return;
         }
-        backoff = FIRST_BACKOFF;
-        nextAttempt = 0;
         if (lostWarned) {
             lostWarned = false;
             LOG.info("NBD connection to {} is back", volume.name());
@@ -389,12 +422,16 @@ final class NbdQueue implements StorageQueue, NbdConnection.Owner {
 
     @Override
     public void stop() {
-        stopping = true;
+        if (!stopping) {
+            stopping = true;
+            stopDeadline = System.nanoTime() + delayNanos;
+        }
         NbdCommand c;
         while ((c = waiting.poll()) != null) {
             finish(c, -Errno.EIO);
         }
         maybeEnd();
+        armTimer();
     }
 
     /**

@@ -1,6 +1,9 @@
 package dev.vublk.block.storage.nbd;
 
 import dev.vublk.uring.Errno;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /** Numbers of the NBD protocol (doc/proto.md of the NBD project) that this client uses. */
 final class NbdWire {
@@ -23,10 +26,25 @@ final class NbdWire {
     static final int CHUNK_NONE = 0, CHUNK_OFFSET_DATA = 1, CHUNK_OFFSET_HOLE = 2, CHUNK_ERROR_BIT = 1 << 15,
             CHUNK_ERROR = CHUNK_ERROR_BIT + 1, CHUNK_ERROR_OFFSET = CHUNK_ERROR_BIT + 2;
 
+    /** Every number on the wire is big-endian, and the protocol's fields are not aligned. */
+    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
     /** The spec's limit on an export name and on an error message. */
     static final int MAX_STRING = 4096;
 
     private NbdWire() {}
+
+    /** Writes a request header ({@link #REQUEST_SIZE} bytes) at the start of {@code buf}. */
+    static void request(MemorySegment buf, short flags, short type, long handle, long offset, int length) {
+        buf.set(U32, 0, REQUEST_MAGIC);
+        buf.set(U16, 4, flags);
+        buf.set(U16, 6, type);
+        buf.set(U64, 8, handle);
+        buf.set(U64, 16, offset);
+        buf.set(U32, 24, length);
+    }
 
     /**
      * A server's error as a negative errno: the protocol's values are Linux's for the errors it

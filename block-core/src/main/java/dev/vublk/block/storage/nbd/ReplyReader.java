@@ -1,13 +1,15 @@
 package dev.vublk.block.storage.nbd;
 
+import static dev.vublk.block.storage.nbd.NbdWire.U16;
+import static dev.vublk.block.storage.nbd.NbdWire.U32;
+import static dev.vublk.block.storage.nbd.NbdWire.U64;
+
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoCompletion;
 import dev.vublk.uring.IoVecArray;
 import dev.vublk.uring.NativeException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * A connection's standing receive: reads one reply at a time from the socket, a header into a
@@ -19,9 +21,6 @@ import java.nio.ByteOrder;
 final class ReplyReader implements IoCompletion {
     /** Room for an error chunk's payload: a 4096-byte message (the spec's limit) and its fields. */
     static final int MAX_CHUNK_PAYLOAD = NbdWire.MAX_STRING + 64;
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int HEADER = 0, STRUCTURED_REST = 1, SIMPLE_DATA = 2, CHUNK_PAYLOAD = 3, CHUNK_DATA = 4;
 
     private final NbdConnection conn;

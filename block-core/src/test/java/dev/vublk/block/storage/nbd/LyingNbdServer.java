@@ -3,8 +3,6 @@ package dev.vublk.block.storage.nbd;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
@@ -22,7 +20,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * taken and forgotten.
  */
 final class LyingNbdServer implements AutoCloseable {
-    enum Lie { BAD_MAGIC, UNKNOWN_HANDLE, OVERSIZED_CHUNK, CHUNK_OUTSIDE_REQUEST, SHORT_READ, UNKNOWN_CHUNK_TYPE }
+    enum Lie {
+        BAD_MAGIC, UNKNOWN_HANDLE, OVERSIZED_CHUNK, CHUNK_OUTSIDE_REQUEST, SHORT_READ, UNKNOWN_CHUNK_TYPE,
+        /** Not a lie: hangs up on every READ, as a server that crashes on one request would. */
+        HANG_UP_ON_EVERY_READ,
+        /** Not a lie either: never answers a READ, as a stuck server would. */
+        NEVER_ANSWER_READS
+    }
 
     static final long SIZE = 1 << 20;
     private final ServerSocketChannel listener;
@@ -84,6 +88,14 @@ final class LyingNbdServer implements AutoCloseable {
                 }
                 if (type == NbdWire.CMD_WRITE) {
                     in.readNBytes(length);
+                }
+                if (type == NbdWire.CMD_READ && lie == Lie.HANG_UP_ON_EVERY_READ) {
+                    lied.set(true);
+                    return;
+                }
+                if (type == NbdWire.CMD_READ && lie == Lie.NEVER_ANSWER_READS) {
+                    lied.set(true);
+                    continue;
                 }
                 if (type == NbdWire.CMD_READ && !lied.getAndSet(true)) {
                     lie(out, handle, offset, length);
@@ -186,6 +198,7 @@ final class LyingNbdServer implements AutoCloseable {
             case SHORT_READ -> chunk(out, NbdWire.REPLY_FLAG_DONE, NbdWire.CHUNK_OFFSET_DATA, handle, offset,
                     data(offset, length / 2));
             case UNKNOWN_CHUNK_TYPE -> chunkHeader(out, NbdWire.REPLY_FLAG_DONE, 77, handle, 0);
+            case HANG_UP_ON_EVERY_READ, NEVER_ANSWER_READS -> throw new IllegalStateException("handled in serve");
         }
     }
 

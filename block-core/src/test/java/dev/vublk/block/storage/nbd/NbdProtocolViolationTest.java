@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.uring.Errno;
+import dev.vublk.uring.IoVecArray;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -41,9 +43,49 @@ class NbdProtocolViolationTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = LyingNbdServer.Lie.class)
+    @EnumSource(value = LyingNbdServer.Lie.class, names = {"HANG_UP_ON_EVERY_READ", "NEVER_ANSWER_READS"},
+            mode = EnumSource.Mode.EXCLUDE)
     void structuredReplies(LyingNbdServer.Lie lie) throws Exception {
         check(lie, true);
+    }
+
+    /**
+     * A request the server hangs up on every time is sent again on each new connection, but its
+     * clock runs from the first loss: it fails after the reconnect delay instead of going round
+     * forever, and other requests go on.
+     */
+    @Test
+    void aRequestThatKeepsBreakingConnectionsGivesUpAfterTheDelay() throws Exception {
+        try (LyingNbdServer server = new LyingNbdServer(dir.resolve("hup.sock"), LyingNbdServer.Lie.HANG_UP_ON_EVERY_READ, true);
+             NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300));
+             QueueDriver d = new QueueDriver(volume)) {
+            assertEquals(-Errno.EIO, d.tryRead(0, 4096, new byte[4096]));
+            assertTrue(server.lied());
+            assertEquals(4096, d.write(0, new byte[4096]));
+        }
+    }
+
+    /**
+     * A stopping queue waits for its requests in flight, but not beyond the reconnect delay: a
+     * stuck server costs them (EIO) and the queue still drains.
+     */
+    @Test
+    void aStoppingQueueGivesUpOnAServerThatNeverAnswers() throws Exception {
+        try (LyingNbdServer server = new LyingNbdServer(dir.resolve("stuck.sock"), LyingNbdServer.Lie.NEVER_ANSWER_READS, true);
+             NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300))) {
+            QueueDriver d = new QueueDriver(volume);
+            IoVecArray iov = new IoVecArray(d.arena, 1);
+            iov.add(d.buffer(4096).address(), 4096);
+            d.startReadv(0, 0, iov);
+            while (!server.lied()) {
+                d.ring.submit();
+                d.ring.processCompletions();
+                Thread.sleep(5);
+            }
+            d.queue.stop();
+            assertEquals(-Errno.EIO, d.await(0));
+            d.close(); // the ring drains: nothing of the queue's is left on it
+        }
     }
 
     @ParameterizedTest

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  * on a Unix socket (or TCP for qemu-nbd). {@link #stop} kills it, {@link #start} brings the same
  * server back at the same address; tests close it in their @AfterEach.
  */
-final class NbdServer implements AutoCloseable {
+public final class NbdServer implements AutoCloseable {
     private final List<String> command;
     private final Path socket;
     private final int port;
@@ -28,7 +28,7 @@ final class NbdServer implements AutoCloseable {
     }
 
     /** qemu-nbd serving the raw {@code file} on a Unix socket, for many clients at once, until killed. */
-    static NbdServer qemuNbd(Path file, Path socket, String... extra) throws IOException {
+    public static NbdServer qemuNbd(Path file, Path socket, String... extra) throws IOException {
         List<String> c = new ArrayList<>(List.of("qemu-nbd", "-f", "raw", "-k", socket.toString(), "--persistent", "--shared=16",
                 "--cache=writeback"));
         c.addAll(List.of(extra));
@@ -54,7 +54,7 @@ final class NbdServer implements AutoCloseable {
         return new NbdServer(c, socket, 0).start();
     }
 
-    String uri() {
+    public String uri() {
         return socket != null ? "nbd+unix:///?socket=" + socket : "nbd://127.0.0.1:" + port + "/";
     }
 

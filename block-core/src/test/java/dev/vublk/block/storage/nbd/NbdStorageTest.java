@@ -39,12 +39,15 @@ class NbdStorageTest {
     void tearDown() throws IOException {
         if (driver != null) {
             driver.close();
+            driver = null;
         }
         if (volume != null) {
             volume.close();
+            volume = null;
         }
         if (server != null) {
             server.close();
+            server = null;
         }
     }
 
@@ -80,7 +83,9 @@ class NbdStorageTest {
         return expected;
     }
 
+    /** Closes queue, volume and server (qemu-nbd locks the file), then has qemu-img compare the file with {@code expected}. */
     void assertFileHolds(Path file, byte[] expected) throws IOException {
+        tearDown();
         Path want = dir.resolve("expected.raw");
         try (RandomAccessFile f = new RandomAccessFile(want.toFile(), "rw")) {
             f.setLength(SIZE);
@@ -98,10 +103,6 @@ class NbdStorageTest {
         assertTrue(volume.writable());
         assertEquals(SIZE, volume.size());
         byte[] expected = exercise();
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
@@ -110,10 +111,6 @@ class NbdStorageTest {
         Path file = rawFile();
         open(NbdServer.qemuNbdTcp(file));
         byte[] expected = exercise();
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
@@ -155,10 +152,6 @@ class NbdStorageTest {
         assertArrayEquals(data, driver.read(4096, length));
         byte[] expected = new byte[4096 + length];
         System.arraycopy(data, 0, expected, 4096, length);
-        tearDown();
-        driver = null;
-        volume = null;
-        server = null;
         assertFileHolds(file, expected);
     }
 
@@ -194,6 +187,41 @@ class NbdStorageTest {
             assertEquals(piece, driver.await(i), "read " + i);
             assertArrayEquals(QueueDriver.pattern(piece, 100 + i), bufs[i].toArray(ValueLayout.JAVA_BYTE), "read " + i);
         }
+    }
+
+    /**
+     * A server's block sizes are honoured: its minimum becomes the volume's alignment, and
+     * transfers go out in pieces no larger than its maximum (nbdkit's blocksize-policy filter
+     * fails any request that breaks them).
+     */
+    @Test
+    void theServersBlockSizesAreHonoured() throws IOException {
+        open(NbdServer.nbdkit(dir.resolve("k.sock"), "--filter=blocksize-policy", "memory", "64M", "blocksize-minimum=4096",
+                "blocksize-preferred=4096", "blocksize-maximum=65536", "blocksize-error-policy=error"));
+        assertEquals(4096, volume.alignment(), volume.describe());
+        assertEquals(65536, volume.export().maxPayload(), volume.describe());
+        byte[] data = QueueDriver.pattern(1 << 20, 31);
+        assertEquals(data.length, driver.write(4096, data));
+        assertEquals(0, driver.zero(8192, 3 * 65536, false));
+        java.util.Arrays.fill(data, 4096, 4096 + 3 * 65536, (byte) 0);
+        assertArrayEquals(data, driver.read(4096, data.length));
+    }
+
+    /** A payload in as many pieces as one kernel call takes goes out after its header, in a second send. */
+    @Test
+    void aWriteInAsManyPiecesAsTheKernelTakes() throws IOException {
+        open(NbdServer.qemuNbd(rawFile(), dir.resolve("q.sock")));
+        int pieces = IoVecArray.IOV_MAX;
+        byte[] data = QueueDriver.pattern(pieces * 512, 21);
+        MemorySegment seg = driver.buffer(data.length);
+        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        IoVecArray iov = new IoVecArray(driver.arena, pieces);
+        for (int i = 0; i < pieces; i++) {
+            iov.add(seg.address() + 512L * i, 512);
+        }
+        driver.startWritev(0, 8192, iov);
+        assertEquals(data.length, driver.await(0));
+        assertArrayEquals(data, driver.read(8192, data.length));
     }
 
     @Test

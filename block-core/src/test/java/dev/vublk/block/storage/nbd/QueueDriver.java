@@ -22,6 +22,8 @@ final class QueueDriver implements AutoCloseable {
     final Arena arena = Arena.ofShared();
     private final int[] results = new int[1024];
     private final boolean[] done = new boolean[1024];
+    private final MemorySegment tick = arena.allocate(16, 8);
+    private boolean ticking;
 
     QueueDriver(Volume volume) throws IOException {
         ring = new IoUring(64);
@@ -42,7 +44,16 @@ final class QueueDriver implements AutoCloseable {
 
     /** Runs the ring until operation {@code tag} completed; returns its result. */
     int await(int tag) throws NativeException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
         while (!done[tag]) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("operation " + tag + " did not complete");
+            }
+            if (!ticking) {
+                // A tick on the ring, so that a request that never completes fails here rather than hangs.
+                ticking = true;
+                ring.timeout(tick, 200_000_000L, (t, res) -> ticking = false, 0);
+            }
             ring.submitAndWait();
         }
         done[tag] = false;
