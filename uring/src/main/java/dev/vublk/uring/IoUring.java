@@ -27,7 +27,7 @@ public final class IoUring implements AutoCloseable {
     private static final long SQE_SIZE = 64, CQE_SIZE = 16, PARAMS_SIZE = 120;
 
     static final byte OP_NOP = 0, OP_READV = 1, OP_WRITEV = 2, OP_FSYNC = 3, OP_POLL_ADD = 6,
-            OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_READ = 22, OP_WRITE = 23;
+            OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_READ = 22, OP_WRITE = 23, OP_RECV = 27;
     private static final int FSYNC_DATASYNC = 1;
     public static final int POLLIN = 0x1;
 
@@ -156,6 +156,15 @@ public final class IoUring implements AutoCloseable {
 
     public void write(int fd, long address, int length, long offset, IoCompletion handler, long tag) throws NativeException {
         prepare(OP_WRITE, fd, address, length, offset, length, 0, handler, tag);
+    }
+
+    /**
+     * {@code recv(fd, address, length, 0)} on a socket: completes with whatever the socket holds
+     * (at least one byte, 0 at end of stream), not the whole length, unlike {@link #read}. For
+     * reading a stream of messages in batches into a buffer of one's own.
+     */
+    public void receive(int fd, long address, int length, IoCompletion handler, long tag) throws NativeException {
+        prepare(OP_RECV, fd, address, length, 0, length, 0, handler, tag);
     }
 
     /** Vectored read into {@code iov}'s buffers; the entries may be advanced in place. */

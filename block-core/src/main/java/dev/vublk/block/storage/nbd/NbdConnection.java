@@ -11,9 +11,11 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 
 /**
- * One handshaken socket on a queue's ring: sends commands one after the other (a stream socket
- * must not interleave two requests' bytes), header and guest data in one WRITEV, and keeps one
- * receive standing through its {@link ReplyReader}. Whatever goes wrong (an I/O error, end of
+ * One handshaken socket on a queue's ring: sends commands one batch after the other (a stream
+ * socket must not interleave two requests' bytes): every command waiting when the previous send
+ * finished goes out in one WRITEV, each header followed by its guest data, up to
+ * {@link #MAX_BATCH} commands or the kernel's iovec limit. It keeps one receive standing through
+ * its {@link ReplyReader}. Whatever goes wrong (an I/O error, end of
  * stream, a reply that breaks the protocol) breaks the connection: the socket is shut down, and
  * once every operation on it has completed it is closed and the owner told, which sends the
  * commands that were in flight again on a new connection (or, after a protocol violation, fails
@@ -41,11 +43,17 @@ final class NbdConnection implements IoCompletion {
     final NbdExport export;
     final Owner owner;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment header = arena.allocate(NbdWire.REQUEST_SIZE, 8);
+    /** Commands per send: a queue's burst of requests costs one system call, not one each. */
+    static final int MAX_BATCH = 64;
+
+    /** One request header per command of a batch (made once: sends allocate nothing); the first also carries the goodbye. */
+    private final MemorySegment[] headers = new MemorySegment[MAX_BATCH];
     private final IoVecArray wire = new IoVecArray(arena, IoVecArray.IOV_MAX);
     private final ArrayDeque<NbdCommand> outbox = new ArrayDeque<>();
     private final ReplyReader reader;
-    private NbdCommand sendingCmd;
+    /** The commands of the send in flight, in wire order. */
+    private final NbdCommand[] batch = new NbdCommand[MAX_BATCH];
+    private int batchCount;
     private boolean dataStep;
     private long sendBytes;
     private int ringOps;
@@ -58,6 +66,10 @@ final class NbdConnection implements IoCompletion {
         this.export = session.export();
         this.owner = owner;
         this.reader = new ReplyReader(this, arena);
+        MemorySegment all = arena.allocate((long) NbdWire.REQUEST_SIZE * MAX_BATCH, 8);
+        for (int i = 0; i < MAX_BATCH; i++) {
+            headers[i] = all.asSlice((long) i * NbdWire.REQUEST_SIZE, NbdWire.REQUEST_SIZE);
+        }
     }
 
     /** Puts the standing receive on the ring. */
@@ -76,23 +88,37 @@ final class NbdConnection implements IoCompletion {
     }
 
     private void pump() {
-        if (sendingCmd != null || !usable() || outbox.isEmpty()) {
+        if (batchCount > 0 || !usable() || outbox.isEmpty()) {
             return;
         }
-        NbdCommand c = outbox.poll();
-        NbdWire.request(header, c.flags, c.type, c.handle, c.offset, c.length);
         wire.clear();
-        wire.add(header.address(), NbdWire.REQUEST_SIZE);
-        boolean payload = c.type == NbdWire.CMD_WRITE;
-        // A payload with as many pieces as the kernel takes in one call goes in a second call.
-        dataStep = payload && c.data.count() >= IoVecArray.IOV_MAX;
-        if (payload && !dataStep) {
-            for (int i = 0; i < c.data.count(); i++) {
-                wire.add(c.data.address(i), c.data.length(i));
+        dataStep = false;
+        while (batchCount < MAX_BATCH && !outbox.isEmpty()) {
+            NbdCommand c = outbox.peek();
+            boolean payload = c.type == NbdWire.CMD_WRITE;
+            int entries = 1 + (payload ? c.data.count() : 0);
+            if (wire.count() + entries > wire.capacity()) {
+                if (batchCount > 0) {
+                    break; // it goes first in the next batch
+                }
+                // A payload with as many pieces as the kernel takes in one call goes alone, in a second call.
+                dataStep = true;
+            }
+            outbox.poll();
+            MemorySegment header = headers[batchCount];
+            NbdWire.request(header, c.flags, c.type, c.handle, c.offset, c.length);
+            wire.add(header.address(), NbdWire.REQUEST_SIZE);
+            if (payload && !dataStep) {
+                for (int i = 0; i < c.data.count(); i++) {
+                    wire.add(c.data.address(i), c.data.length(i));
+                }
+            }
+            c.sending = true;
+            batch[batchCount++] = c;
+            if (dataStep) {
+                break;
             }
         }
-        sendingCmd = c;
-        c.sending = true;
         submitSend();
     }
 
@@ -102,9 +128,22 @@ final class NbdConnection implements IoCompletion {
             ring.writev(socket.fd(), wire, 0, this, 0);
             ringOps++;
         } catch (NativeException e) {
-            sendingCmd.sending = false;
-            sendingCmd = null;
+            finishBatch();
             fail("cannot submit a send: " + e.getMessage());
+        }
+    }
+
+    /** The batch's send is over (done or failed): replies that came early are delivered now. */
+    private void finishBatch() {
+        int n = batchCount;
+        batchCount = 0;
+        for (int i = 0; i < n; i++) {
+            NbdCommand c = batch[i];
+            batch[i] = null;
+            c.sending = false;
+            if (c.replied) {
+                owner.replied(c, c.result); // after a failed send: the server answered it all the same
+            }
         }
     }
 
@@ -112,27 +151,19 @@ final class NbdConnection implements IoCompletion {
     @Override
     public void complete(long tag, int res) {
         ringOps--;
-        NbdCommand c = sendingCmd;
         if (res != sendBytes) {
-            sendingCmd = null;
-            c.sending = false;
-            if (c.replied) {
-                owner.replied(c, c.result); // the server answered it all the same
-            }
+            finishBatch();
             fail(res < 0 ? "send failed: " + Errno.name(res) : "the server stopped taking data");
             return;
         }
         if (dataStep && usable()) {
             dataStep = false;
+            NbdCommand c = batch[0];
             wire.setSlice(c.data, 0, c.data.totalBytes());
             submitSend();
             return;
         }
-        sendingCmd = null;
-        c.sending = false;
-        if (c.replied) {
-            owner.replied(c, c.result);
-        }
+        finishBatch();
         if (broken || ending) {
             maybeClosed();
         } else {
@@ -193,8 +224,9 @@ final class NbdConnection implements IoCompletion {
             return;
         }
         ending = true;
-        NbdWire.request(header, (short) 0, NbdWire.CMD_DISC, 0, 0, 0);
-        if (sendingCmd == null) {
+        if (batchCount == 0) {
+            MemorySegment header = headers[0];
+            NbdWire.request(header, (short) 0, NbdWire.CMD_DISC, 0, 0, 0);
             socket.sendNow(header, NbdWire.REQUEST_SIZE);
         }
         socket.shutdown();

@@ -12,28 +12,49 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A connection's standing receive: reads one reply at a time from the socket, a header into a
- * small buffer, then read data straight into the request's guest memory. Every field is checked
- * before use: magic, handle (a request of ours awaiting a reply), chunk type and length, chunk
- * ranges inside the request, the data of a read adding up to its length. A reply that breaks the
- * protocol breaks the connection ({@link NbdConnection#fail}), never anything else.
+ * A connection's standing receive: takes from the socket whatever it holds into an inbox of its
+ * own ({@link #INBOX} bytes), then parses every reply found there, so a burst of replies costs one
+ * system call, not several per reply. Read data is copied from the inbox into the request's guest
+ * memory; the part of a large read that has not arrived yet is received straight into guest
+ * memory. Every field is checked before use: magic, handle (a request of ours awaiting a reply),
+ * chunk type and length, chunk ranges inside the request, the data of a read adding up to its
+ * length. A reply that breaks the protocol breaks the connection ({@link NbdConnection#fail}),
+ * never anything else.
  */
 final class ReplyReader implements IoCompletion {
     /** Room for an error chunk's payload: a 4096-byte message (the spec's limit) and its fields. */
     static final int MAX_CHUNK_PAYLOAD = NbdWire.MAX_STRING + 64;
     private static final int HEADER = 0, STRUCTURED_REST = 1, SIMPLE_DATA = 2, CHUNK_PAYLOAD = 3, CHUNK_DATA = 4;
 
+    /** The inbox: room for a burst of small replies (a 4 KiB read's reply is about 4.1 KiB). */
+    static final int INBOX = 256 << 10;
+    /** Read data beyond this that is not in the inbox yet is received straight into guest memory. */
+    private static final long DIRECT = INBOX / 2;
+    private static final int RECEIVE = 0, RECEIVE_DIRECT = 1;
+
     private final NbdConnection conn;
+    private final MemorySegment inbox;
+    /** The unparsed bytes of the inbox: {@code [inStart, inEnd)}. */
+    private int inStart, inEnd;
     private final MemorySegment head;
     private final MemorySegment payload;
     private final IoVecArray target;
     private int state;
+    /** What the parser waits for: {@code expected} bytes into {@code want} at {@code wantAt}, or into the command's data. */
     private long expected;
+    private MemorySegment want;
+    private long wantAt;
+    private boolean wantData;
+    /** Of a data step: where in the command's data it starts, how much of it has arrived. */
+    private long dataFrom, dataGot;
+    /** Whether {@link #run} is on the stack: a step asked for from inside it runs in its loop, not deeper. */
+    private boolean running, stepAsked;
     private NbdCommand cmd;
     private int chunkFlags, chunkType, chunkLength;
 
     ReplyReader(NbdConnection conn, Arena arena) {
         this.conn = conn;
+        this.inbox = arena.allocate(INBOX, 8);
         this.head = arena.allocate(NbdWire.STRUCTURED_REPLY_SIZE, 8);
         this.payload = arena.allocate(MAX_CHUNK_PAYLOAD, 8);
         this.target = new IoVecArray(arena, IoVecArray.IOV_MAX);
@@ -45,24 +66,91 @@ final class ReplyReader implements IoCompletion {
         receive(HEADER, head, 0, NbdWire.SIMPLE_REPLY_SIZE);
     }
 
+    /** Parses {@code length} bytes into {@code buf} at {@code at} next, then goes on in state {@code next}. */
     private void receive(int next, MemorySegment buf, long at, int length) {
         state = next;
         expected = length;
-        try {
-            conn.ring.read(conn.socket.fd(), buf.address() + at, length, 0, this, 0);
-            conn.receiveStarted();
-        } catch (NativeException e) {
-            conn.fail("cannot submit a receive: " + e.getMessage());
-        }
+        want = buf;
+        wantAt = at;
+        wantData = false;
+        run();
     }
 
     /** Reads {@code length} bytes of the command's data, from {@code from} bytes into it, to guest memory. */
     private void receiveData(int next, long from, long length) {
         state = next;
         expected = length;
-        target.setSlice(cmd.data, from, length);
+        wantData = true;
+        dataFrom = from;
+        dataGot = 0;
+        run();
+    }
+
+    /**
+     * Takes steps while the inbox holds what the parser waits for; a step asked for by a step
+     * (the next header after a reply) runs in this loop, so a full inbox never deepens the stack.
+     */
+    private void run() {
+        if (running) {
+            stepAsked = true;
+            return;
+        }
+        running = true;
         try {
-            conn.ring.readv(conn.socket.fd(), target, 0, this, 0);
+            do {
+                stepAsked = false;
+                if (conn.broken()) {
+                    conn.maybeClosed();
+                    return;
+                }
+                step();
+            } while (stepAsked);
+        } finally {
+            running = false;
+        }
+    }
+
+    /** Serves the wait from the inbox and parses on, or puts a receive on the ring. */
+    private void step() {
+        int available = inEnd - inStart;
+        if (wantData) {
+            long n = Math.min(available, expected - dataGot);
+            if (n > 0) {
+                cmd.data.copyFrom(inbox, inStart, dataFrom + dataGot, n);
+                inStart += (int) n;
+                dataGot += n;
+            }
+            if (dataGot == expected) {
+                parsed();
+            } else if (expected - dataGot > DIRECT) {
+                target.setSlice(cmd.data, dataFrom + dataGot, expected - dataGot);
+                submit(RECEIVE_DIRECT);
+            } else {
+                submit(RECEIVE);
+            }
+        } else if (available >= expected) {
+            MemorySegment.copy(inbox, inStart, want, wantAt, expected);
+            inStart += (int) expected;
+            parsed();
+        } else {
+            submit(RECEIVE);
+        }
+    }
+
+    private void submit(int kind) {
+        try {
+            if (kind == RECEIVE_DIRECT) {
+                conn.ring.readv(conn.socket.fd(), target, 0, this, RECEIVE_DIRECT);
+            } else {
+                if (inStart == inEnd) {
+                    inStart = inEnd = 0;
+                } else if (inStart > 0) { // what is left of a reply moves to the front, making room behind it
+                    MemorySegment.copy(inbox, inStart, inbox, 0, inEnd - inStart);
+                    inEnd -= inStart;
+                    inStart = 0;
+                }
+                conn.ring.receive(conn.socket.fd(), inbox.address() + inEnd, INBOX - inEnd, this, RECEIVE);
+            }
             conn.receiveStarted();
         } catch (NativeException e) {
             conn.fail("cannot submit a receive: " + e.getMessage());
@@ -76,11 +164,22 @@ final class ReplyReader implements IoCompletion {
             conn.maybeClosed();
             return;
         }
-        if (res != expected) {
+        if (res <= 0 || tag == RECEIVE_DIRECT && res != expected - dataGot) {
+            boolean between = state == HEADER && inStart == inEnd && !wantData;
             conn.fail(res < 0 ? "receive failed: " + Errno.name(res)
-                    : res == 0 && state == HEADER ? "the server closed the connection" : "the server closed the connection mid-reply");
+                    : between ? "the server closed the connection" : "the server closed the connection mid-reply");
             return;
         }
+        if (tag == RECEIVE_DIRECT) {
+            dataGot = expected;
+        } else {
+            inEnd += res;
+        }
+        run();
+    }
+
+    /** What the parser waited for is in place: on to the state's next step. */
+    private void parsed() {
         switch (state) {
             case HEADER -> header();
             case STRUCTURED_REST -> chunkHeader();
