@@ -4,9 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vublk.block.storage.StorageDriver;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,9 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Flushes across the connections of one volume, judged by nbdkit's log filter, which logs every
@@ -29,19 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
  * one queue must reach every queue's connection, and a queue that wrote since must flush its own
  * before it goes; with CAN_MULTI_CONN one flush is enough.
  */
-class NbdMultiConnTest {
+class NbdMultiConnTest extends NbdFixture {
     private static final Pattern LINE = Pattern.compile("connection=(\\d+) (Write|Flush|Zero) ");
-
-    @TempDir
-    Path dir;
-    NbdServer server;
-
-    @AfterEach
-    void tearDown() {
-        if (server != null) {
-            server.close();
-        }
-    }
 
     /** A queue on its own thread, as in the backend: writes once, then serves its ring until told to stop. */
     static final class QueueThread {
@@ -53,16 +39,14 @@ class NbdMultiConnTest {
 
         QueueThread(NbdVolume volume, long offset, boolean writeAgainBeforeStop) {
             thread = Thread.ofPlatform().start(() -> {
-                try (QueueDriver d = new QueueDriver(volume); Arena a = Arena.ofConfined()) {
-                    int r = d.write(offset, QueueDriver.pattern(4096, (int) offset));
+                try (StorageDriver d = new StorageDriver(volume)) {
+                    int r = d.write(offset, StorageDriver.pattern(4096, offset));
                     wrote.countDown();
-                    MemorySegment spec = a.allocate(16, 8);
                     while (!stop) {
-                        d.ring.timeout(spec, 10_000_000L, (t, res) -> {}, 0);
-                        d.ring.submitAndWait();
+                        d.turn();
                     }
                     if (writeAgainBeforeStop) {
-                        writeAfterFlush = d.write(offset + 4096, QueueDriver.pattern(4096, 3));
+                        writeAfterFlush = d.write(offset + 4096, StorageDriver.pattern(4096, 3));
                     }
                     result.complete(r);
                 } catch (Throwable e) {
@@ -102,16 +86,15 @@ class NbdMultiConnTest {
             QueueThread b = new QueueThread(volume, 1 << 20, false);
             QueueThread c = new QueueThread(volume, 2 << 20, true);
             assertTrue(b.wrote.await(30, TimeUnit.SECONDS) && c.wrote.await(30, TimeUnit.SECONDS));
-            try (QueueDriver a = new QueueDriver(volume)) {
-                assertEquals(4096, a.write(0, QueueDriver.pattern(4096, 1)));
+            try (StorageDriver a = new StorageDriver(volume)) {
+                assertEquals(4096, a.write(0, StorageDriver.pattern(4096, 1)));
                 assertEquals(0, a.flush());
             }
             assertEquals(4096, b.finish());
             assertEquals(4096, c.finish());
             assertEquals(4096, c.writeAfterFlush);
         }
-        server.close();
-        server = null;
+        closeAll(); // the log is complete once nbdkit is gone
         return commands(log);
     }
 

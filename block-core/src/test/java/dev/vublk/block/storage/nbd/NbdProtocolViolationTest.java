@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vublk.block.storage.StorageDriver;
 import dev.vublk.uring.Errno;
-import dev.vublk.uring.IoVecArray;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -32,9 +32,8 @@ class NbdProtocolViolationTest {
     void check(LyingNbdServer.Lie lie, boolean structured) throws Exception {
         try (LyingNbdServer server = new LyingNbdServer(dir.resolve("lie.sock"), lie, structured);
              NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofSeconds(5));
-             QueueDriver d = new QueueDriver(volume)) {
-            byte[] got = new byte[8192];
-            assertEquals(-Errno.EIO, d.tryRead(4096, 8192, got), lie + ": the lied-about read");
+             StorageDriver d = new StorageDriver(volume)) {
+            assertEquals(-Errno.EIO, d.tryRead(4096, 8192), lie + ": the lied-about read");
             assertTrue(server.lied());
             assertArrayEquals(expected(12345, 777), d.read(12345, 777), lie + ": a read after the reconnect");
             assertEquals(4096, d.write(0, new byte[4096]), lie + ": a write after the reconnect");
@@ -58,8 +57,8 @@ class NbdProtocolViolationTest {
     void aRequestThatKeepsBreakingConnectionsGivesUpAfterTheDelay() throws Exception {
         try (LyingNbdServer server = new LyingNbdServer(dir.resolve("hup.sock"), LyingNbdServer.Lie.HANG_UP_ON_EVERY_READ, true);
              NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300));
-             QueueDriver d = new QueueDriver(volume)) {
-            assertEquals(-Errno.EIO, d.tryRead(0, 4096, new byte[4096]));
+             StorageDriver d = new StorageDriver(volume)) {
+            assertEquals(-Errno.EIO, d.tryRead(0, 4096));
             assertTrue(server.lied());
             assertEquals(4096, d.write(0, new byte[4096]));
         }
@@ -73,17 +72,15 @@ class NbdProtocolViolationTest {
     void aStoppingQueueGivesUpOnAServerThatNeverAnswers() throws Exception {
         try (LyingNbdServer server = new LyingNbdServer(dir.resolve("stuck.sock"), LyingNbdServer.Lie.NEVER_ANSWER_READS, true);
              NbdVolume volume = NbdVolume.open(server.uri(), false, Duration.ofMillis(300))) {
-            QueueDriver d = new QueueDriver(volume);
-            IoVecArray iov = new IoVecArray(d.arena, 1);
-            iov.add(d.buffer(4096).address(), 4096);
-            d.startReadv(0, 0, iov);
+            StorageDriver d = new StorageDriver(volume);
+            int read = d.startReadv(0, d.buffers(new byte[4096], 1));
             while (!server.lied()) {
-                d.ring.submit();
-                d.ring.processCompletions();
+                d.ring().submit();
+                d.ring().processCompletions();
                 Thread.sleep(5);
             }
-            d.queue.stop();
-            assertEquals(-Errno.EIO, d.await(0));
+            d.queue().stop();
+            assertEquals(-Errno.EIO, d.await(read));
             d.close(); // the ring drains: nothing of the queue's is left on it
         }
     }

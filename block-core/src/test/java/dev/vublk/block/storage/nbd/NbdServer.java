@@ -13,7 +13,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * An NBD server for a test, as a child process: qemu-nbd over a file, or nbdkit with a plugin,
  * on a Unix socket (or TCP for qemu-nbd). {@link #stop} kills it, {@link #start} brings the same
- * server back at the same address; tests close it in their @AfterEach.
+ * server back at the same address; whoever started it closes it ({@link NbdFixture} after each
+ * test).
  */
 public final class NbdServer implements AutoCloseable {
     private final List<String> command;

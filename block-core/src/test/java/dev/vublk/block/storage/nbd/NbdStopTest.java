@@ -12,33 +12,18 @@ import dev.vublk.uring.Fds;
 import dev.vublk.uring.IoUring;
 import dev.vublk.uring.IoVecArray;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Path;
 import java.time.Duration;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A worker over NBD stops like any other: once stopped, its ring drains to nothing in flight
  * (the standing receive, the reconnect timer, the flush mailbox's poll all end), and closing
  * worker, ring and volume leaves no descriptor open.
  */
-class NbdStopTest {
-    @TempDir
-    Path dir;
-    NbdServer server;
-
-    @AfterEach
-    void tearDown() {
-        if (server != null) {
-            server.close();
-        }
-    }
-
+class NbdStopTest extends NbdFixture {
     private int result;
     private boolean done;
 
@@ -109,22 +94,14 @@ class NbdStopTest {
         assertEquals(before, Fds.openCount(), "descriptors open after close");
     }
 
-    Path file() throws IOException {
-        Path f = dir.resolve("disk.raw");
-        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
-            r.setLength(4 << 20);
-        }
-        return f;
-    }
-
     @Test
     void stopsAndClosesWhileConnected() throws IOException {
-        stopAndClose(NbdServer.qemuNbd(file(), dir.resolve("q.sock")), false);
+        stopAndClose(NbdServer.qemuNbd(rawFile(4 << 20), dir.resolve("q.sock")), false);
     }
 
     @Test
     void stopsAndClosesWhileWaitingForTheServer() throws IOException {
-        stopAndClose(NbdServer.qemuNbd(file(), dir.resolve("q.sock")), true);
+        stopAndClose(NbdServer.qemuNbd(rawFile(4 << 20), dir.resolve("q.sock")), true);
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.QemuTools;
+import dev.vublk.block.storage.StorageDriver;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoVecArray;
 import java.io.IOException;
@@ -16,62 +17,28 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link NbdVolume} queues over a real ring against qemu-nbd (structured replies) and nbdkit
  * (told to use simple replies, or to hide WRITE_ZEROES): data read back, and the file qemu-nbd
  * serves compared by qemu-img with what was written.
  */
-class NbdStorageTest {
+class NbdStorageTest extends NbdFixture {
     static final int SIZE = 64 << 20;
     static final Duration DELAY = Duration.ofSeconds(5);
 
-    @TempDir
-    Path dir;
-    NbdServer server;
-    NbdVolume volume;
-    QueueDriver driver;
-
-    @AfterEach
-    void tearDown() throws IOException {
-        if (driver != null) {
-            driver.close();
-            driver = null;
-        }
-        if (volume != null) {
-            volume.close();
-            volume = null;
-        }
-        if (server != null) {
-            server.close();
-            server = null;
-        }
-    }
-
-    Path rawFile() throws IOException {
-        Path file = dir.resolve("disk.raw");
-        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-            f.setLength(SIZE);
-        }
-        return file;
-    }
-
     void open(NbdServer s) throws IOException {
-        server = s;
-        volume = NbdVolume.open(s.uri(), false, DELAY);
-        driver = new QueueDriver(volume);
+        open(s, DELAY);
     }
 
     /** Writes, zeroes (both ways), flushes; reads it all back; returns the expected content of the first 4 MiB. */
     byte[] exercise() throws IOException {
         byte[] expected = new byte[4 << 20];
-        byte[] a = QueueDriver.pattern(1 << 20, 1);
+        byte[] a = StorageDriver.pattern(1 << 20, 1);
         assertEquals(a.length, driver.write(0, a));
         System.arraycopy(a, 0, expected, 0, a.length);
-        byte[] b = QueueDriver.pattern(3 * 4096 + 17, 2);
+        byte[] b = StorageDriver.pattern(3 * 4096 + 17, 2);
         assertEquals(b.length, driver.write(2 << 20, b));
         System.arraycopy(b, 0, expected, 2 << 20, b.length);
         assertEquals(0, driver.zero(4096, 8192, false));
@@ -85,7 +52,7 @@ class NbdStorageTest {
 
     /** Closes queue, volume and server (qemu-nbd locks the file), then has qemu-img compare the file with {@code expected}. */
     void assertFileHolds(Path file, byte[] expected) throws IOException {
-        tearDown();
+        closeAll();
         Path want = dir.resolve("expected.raw");
         try (RandomAccessFile f = new RandomAccessFile(want.toFile(), "rw")) {
             f.setLength(SIZE);
@@ -97,7 +64,7 @@ class NbdStorageTest {
 
     @Test
     void qemuNbdStructuredRepliesReadWriteZeroFlush() throws IOException {
-        Path file = rawFile();
+        Path file = rawFile(SIZE);
         open(NbdServer.qemuNbd(file, dir.resolve("q.sock")));
         assertTrue(volume.export().structured(), volume.describe());
         assertTrue(volume.writable());
@@ -108,7 +75,7 @@ class NbdStorageTest {
 
     @Test
     void overTcp() throws IOException {
-        Path file = rawFile();
+        Path file = rawFile(SIZE);
         open(NbdServer.qemuNbdTcp(file));
         byte[] expected = exercise();
         assertFileHolds(file, expected);
@@ -132,7 +99,7 @@ class NbdStorageTest {
     void withoutWriteZeroesZerosAreWritten() throws IOException {
         open(NbdServer.nbdkit(dir.resolve("k.sock"), "--filter=nozero", "memory", "64M"));
         assertFalse(volume.export().sendsWriteZeroes(), volume.describe());
-        byte[] data = QueueDriver.pattern(3 << 20, 5);
+        byte[] data = StorageDriver.pattern(3 << 20, 5);
         assertEquals(data.length, driver.write(0, data));
         assertEquals(0, driver.zero(4096, (2 << 20) + 4096, true));
         assertEquals(0, driver.zero((2 << 20) + 8192, 4096, false));
@@ -143,11 +110,11 @@ class NbdStorageTest {
 
     @Test
     void requestsBeyondTheMaximumPayloadAreSplit() throws IOException {
-        Path file = rawFile();
+        Path file = rawFile(SIZE);
         open(NbdServer.qemuNbd(file, dir.resolve("q.sock")));
         int length = volume.export().maxPayload() + (5 << 20) + 512;
         assertTrue(length < SIZE);
-        byte[] data = QueueDriver.pattern(length, 7);
+        byte[] data = StorageDriver.pattern(length, 7);
         assertEquals(length, driver.write(4096, data));
         assertArrayEquals(data, driver.read(4096, length));
         byte[] expected = new byte[4096 + length];
@@ -157,35 +124,34 @@ class NbdStorageTest {
 
     @Test
     void manyInFlightWithUnalignedGuestBuffers() throws IOException {
-        open(NbdServer.qemuNbd(rawFile(), dir.resolve("q.sock")));
+        open(NbdServer.qemuNbd(rawFile(SIZE), dir.resolve("q.sock")));
         int n = 100;
         int piece = 5000;
-        MemorySegment[] bufs = new MemorySegment[n];
+        int[] tags = new int[n];
         for (int i = 0; i < n; i++) {
-            byte[] data = QueueDriver.pattern(piece, 100 + i);
+            byte[] data = StorageDriver.pattern(piece, 100 + i);
             MemorySegment seg = driver.buffer(piece + 64).asSlice(3 + i % 7, piece); // odd addresses
             MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, piece);
-            IoVecArray iov = new IoVecArray(driver.arena, 3);
+            IoVecArray iov = new IoVecArray(driver.arena(), 3);
             iov.add(seg.address(), 1001);
             iov.add(seg.address() + 1001, 7);
             iov.add(seg.address() + 1008, piece - 1008);
-            bufs[i] = seg;
-            driver.startWritev(i, (long) i * piece + 1, iov);
+            tags[i] = driver.startWritev((long) i * piece + 1, iov);
         }
         for (int i = 0; i < n; i++) {
-            assertEquals(piece, driver.await(i), "write " + i);
+            assertEquals(piece, driver.await(tags[i]), "write " + i);
+        }
+        MemorySegment[] bufs = new MemorySegment[n];
+        for (int i = 0; i < n; i++) {
+            bufs[i] = driver.buffer(piece + 64).asSlice(5, piece);
+            IoVecArray iov = new IoVecArray(driver.arena(), 2);
+            iov.add(bufs[i].address(), 333);
+            iov.add(bufs[i].address() + 333, piece - 333);
+            tags[i] = driver.startReadv((long) i * piece + 1, iov);
         }
         for (int i = 0; i < n; i++) {
-            MemorySegment seg = driver.buffer(piece + 64).asSlice(5, piece);
-            IoVecArray iov = new IoVecArray(driver.arena, 2);
-            iov.add(seg.address(), 333);
-            iov.add(seg.address() + 333, piece - 333);
-            bufs[i] = seg;
-            driver.startReadv(i, (long) i * piece + 1, iov);
-        }
-        for (int i = 0; i < n; i++) {
-            assertEquals(piece, driver.await(i), "read " + i);
-            assertArrayEquals(QueueDriver.pattern(piece, 100 + i), bufs[i].toArray(ValueLayout.JAVA_BYTE), "read " + i);
+            assertEquals(piece, driver.await(tags[i]), "read " + i);
+            assertArrayEquals(StorageDriver.pattern(piece, 100 + i), bufs[i].toArray(ValueLayout.JAVA_BYTE), "read " + i);
         }
     }
 
@@ -200,34 +166,32 @@ class NbdStorageTest {
                 "blocksize-preferred=4096", "blocksize-maximum=65536", "blocksize-error-policy=error"));
         assertEquals(4096, volume.alignment(), volume.describe());
         assertEquals(65536, volume.export().maxPayload(), volume.describe());
-        byte[] data = QueueDriver.pattern(1 << 20, 31);
+        byte[] data = StorageDriver.pattern(1 << 20, 31);
         assertEquals(data.length, driver.write(4096, data));
         assertEquals(0, driver.zero(8192, 3 * 65536, false));
-        java.util.Arrays.fill(data, 4096, 4096 + 3 * 65536, (byte) 0);
+        Arrays.fill(data, 4096, 4096 + 3 * 65536, (byte) 0);
         assertArrayEquals(data, driver.read(4096, data.length));
     }
 
     /** A payload in as many pieces as one kernel call takes goes out after its header, in a second send. */
     @Test
     void aWriteInAsManyPiecesAsTheKernelTakes() throws IOException {
-        open(NbdServer.qemuNbd(rawFile(), dir.resolve("q.sock")));
+        open(NbdServer.qemuNbd(rawFile(SIZE), dir.resolve("q.sock")));
         int pieces = IoVecArray.IOV_MAX;
-        byte[] data = QueueDriver.pattern(pieces * 512, 21);
-        MemorySegment seg = driver.buffer(data.length);
-        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
-        IoVecArray iov = new IoVecArray(driver.arena, pieces);
+        byte[] data = StorageDriver.pattern(pieces * 512, 21);
+        MemorySegment seg = driver.copyOf(data);
+        IoVecArray iov = new IoVecArray(driver.arena(), pieces);
         for (int i = 0; i < pieces; i++) {
             iov.add(seg.address() + 512L * i, 512);
         }
-        driver.startWritev(0, 8192, iov);
-        assertEquals(data.length, driver.await(0));
+        assertEquals(data.length, driver.writev(8192, iov));
         assertArrayEquals(data, driver.read(8192, data.length));
     }
 
     @Test
     void readOnlyExportRefusesWrites() throws IOException {
-        Path file = rawFile();
-        byte[] data = QueueDriver.pattern(4096, 9);
+        Path file = rawFile(SIZE);
+        byte[] data = StorageDriver.pattern(4096, 9);
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             f.write(data);
         }

@@ -3,6 +3,7 @@ package dev.vublk.block.storage.rbd;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.vublk.block.storage.StorageDriver;
 import dev.vublk.uring.IoVecArray;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -22,29 +23,29 @@ class RbdOsdFailureTest {
     void requestsWaitWhileTheOsdHangsAndCompleteWhenItAnswers() throws Exception {
         CephCluster ceph = CephCluster.shared();
         String image = ceph.createImage(16 << 20);
-        byte[] before = RbdStorageTest.random(7, LEN);
-        byte[] during = RbdStorageTest.random(8, LEN);
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 2)) {
+        byte[] before = StorageDriver.pattern(LEN, 7);
+        byte[] during = StorageDriver.pattern(LEN, 8);
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertEquals(LEN, d.writev(OLD, d.buffers(before, 2)));
         } // closed: no cached copy, the read below must reach the OSD
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 8)) {
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             IoVecArray back = d.buffers(new byte[LEN], 2);
+            int write, read;
             ceph.signalOsd("STOP");
             try {
-                d.queue.writev(NEW, d.buffers(during, 3), d.done(), 0);
-                d.queue.readv(OLD, back, d.done(), 1);
-                d.ring.submit();
+                write = d.startWritev(NEW, d.buffers(during, 3));
+                read = d.startReadv(OLD, back);
+                d.ring().submit();
                 Thread.sleep(3000);
-                d.ring.processCompletions();
-                assertEquals(QueueDriver.PENDING, d.results[0], "write while the OSD hangs");
-                assertEquals(QueueDriver.PENDING, d.results[1], "read while the OSD hangs");
+                d.ring().processCompletions();
+                assertEquals(StorageDriver.PENDING, d.result(write), "write while the OSD hangs");
+                assertEquals(StorageDriver.PENDING, d.result(read), "read while the OSD hangs");
             } finally {
                 ceph.signalOsd("CONT");
             }
-            d.await(2);
-            assertEquals(LEN, d.results[0], "write once the OSD answers");
-            assertEquals(LEN, d.results[1], "read once the OSD answers");
-            assertArrayEquals(before, QueueDriver.bytes(back));
+            assertEquals(LEN, d.await(write), "write once the OSD answers");
+            assertEquals(LEN, d.await(read), "read once the OSD answers");
+            assertArrayEquals(before, StorageDriver.bytes(back));
             assertArrayEquals(during, d.read(NEW, LEN));
             assertEquals(0, d.flush());
         }

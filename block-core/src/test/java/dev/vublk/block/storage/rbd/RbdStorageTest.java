@@ -7,11 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.ImageException;
+import dev.vublk.block.storage.StorageDriver;
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.Fds;
 import dev.vublk.uring.IoVecArray;
 import java.util.Arrays;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,25 +32,19 @@ class RbdStorageTest {
         ceph = CephCluster.shared();
     }
 
-    static byte[] random(long seed, int length) {
-        byte[] b = new byte[length];
-        new Random(seed).nextBytes(b);
-        return b;
-    }
-
     @Test
     void vectoredWritesReadBackAndRbdExportAgrees() throws Exception {
         String image = ceph.createImage(SIZE);
-        byte[] data = random(1, (1 << 20) + 4096 + 1000);
+        byte[] data = StorageDriver.pattern((1 << 20) + 4096 + 1000, 1);
         long offset = (4 << 20) - 12345; // across an object boundary (4 MiB objects)
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 8)) {
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertTrue(v.writable());
             assertEquals(1, v.alignment());
             assertEquals(SIZE, v.size());
             assertEquals(data.length, d.writev(offset, d.buffers(data, 5)));
             IoVecArray in = d.buffers(new byte[data.length], 4);
             assertEquals(data.length, d.readv(offset, in));
-            assertArrayEquals(data, QueueDriver.bytes(in));
+            assertArrayEquals(data, StorageDriver.bytes(in));
             assertEquals(0, d.flush());
         }
         byte[] expected = new byte[SIZE];
@@ -61,8 +55,8 @@ class RbdStorageTest {
     @Test
     void discardAndWriteZeroesReadBackZerosAndKeepNeighbours() throws Exception {
         String image = ceph.createImage(SIZE);
-        byte[] data = random(2, 1 << 20);
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 8)) {
+        byte[] data = StorageDriver.pattern(1 << 20, 2);
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertEquals(data.length, d.writev(0, d.buffers(data, 3)));
             assertEquals(0, d.zero(1000, 70_000, true), "discard");
             assertEquals(0, d.zero(300_000, 5_000, false), "write-zeroes");
@@ -87,25 +81,25 @@ class RbdStorageTest {
             for (int q = 0; q < 2; q++) {
                 int queue = q;
                 queues[q] = CompletableFuture.runAsync(() -> {
-                    try (QueueDriver d = new QueueDriver(v, 2 * ops)) {
+                    try (StorageDriver d = new StorageDriver(v)) {
                         byte[][] data = new byte[ops][];
+                        int[] writes = new int[ops];
                         for (int i = 0; i < ops; i++) {
-                            data[i] = random(100 * queue + i, len);
-                            long at = (long) (queue * ops + i) * len;
-                            IoVecArray iov = d.buffers(data[i], 3);
-                            d.queue.writev(at, iov, d.done(), i);
+                            data[i] = StorageDriver.pattern(len, 100 * queue + i);
+                            writes[i] = d.startWritev((long) (queue * ops + i) * len, d.buffers(data[i], 3));
                         }
-                        d.await(ops);
+                        for (int i = 0; i < ops; i++) {
+                            assertEquals(len, d.await(writes[i]), "write " + i + " of queue " + queue);
+                        }
                         IoVecArray[] back = new IoVecArray[ops];
+                        int[] reads = new int[ops];
                         for (int i = 0; i < ops; i++) {
                             back[i] = d.buffers(new byte[len], 2);
-                            d.queue.readv((long) (queue * ops + i) * len, back[i], d.done(), ops + i);
+                            reads[i] = d.startReadv((long) (queue * ops + i) * len, back[i]);
                         }
-                        d.await(2 * ops);
                         for (int i = 0; i < ops; i++) {
-                            assertEquals(len, d.results[i], "write " + i + " of queue " + queue);
-                            assertEquals(len, d.results[ops + i], "read " + i + " of queue " + queue);
-                            assertArrayEquals(data[i], QueueDriver.bytes(back[i]), "read " + i + " of queue " + queue);
+                            assertEquals(len, d.await(reads[i]), "read " + i + " of queue " + queue);
+                            assertArrayEquals(data[i], StorageDriver.bytes(back[i]), "read " + i + " of queue " + queue);
                         }
                     } catch (Exception e) {
                         throw new AssertionError(e);
@@ -119,17 +113,17 @@ class RbdStorageTest {
     @Test
     void snapshotOpensReadOnlyAndReadsItsData() throws Exception {
         String image = ceph.createImage(SIZE);
-        byte[] before = random(3, 8192);
-        byte[] after = random(4, 8192);
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 4)) {
+        byte[] before = StorageDriver.pattern(8192, 3);
+        byte[] after = StorageDriver.pattern(8192, 4);
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertEquals(before.length, d.writev(4096, d.buffers(before, 2)));
             assertEquals(0, d.flush());
         }
         ceph.rbd("snap", "create", "rbd/" + image + "@s1");
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 4)) {
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertEquals(after.length, d.writev(4096, d.buffers(after, 2)));
         }
-        try (RbdVolume snap = RbdVolume.open(ceph.spec(image + "@s1"), false); QueueDriver d = new QueueDriver(snap, 4)) {
+        try (RbdVolume snap = RbdVolume.open(ceph.spec(image + "@s1"), false); StorageDriver d = new StorageDriver(snap)) {
             assertFalse(snap.writable(), "a snapshot opens read-only");
             assertArrayEquals(before, d.read(4096, before.length));
             assertEquals(-Errno.EROFS, d.writev(4096, d.buffers(after, 1)));
@@ -172,8 +166,8 @@ class RbdStorageTest {
     @Test
     void exclusiveLockIsTakenOnWriteAndHandedOverCooperatively() throws Exception {
         String image = ceph.createImage(SIZE);
-        byte[] ours = random(6, 8192);
-        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); QueueDriver d = new QueueDriver(v, 8)) {
+        byte[] ours = StorageDriver.pattern(8192, 6);
+        try (RbdVolume v = RbdVolume.open(ceph.spec(image), false); StorageDriver d = new StorageDriver(v)) {
             assertTrue(ceph.rbd("status", "rbd/" + image).contains("watcher="), "rbd status lists our watch");
             assertFalse(v.ownsExclusiveLock(), "no lock before the first write");
             assertEquals(ours.length, d.writev(1 << 20, d.buffers(ours, 2)));
@@ -203,23 +197,21 @@ class RbdStorageTest {
         String image = ceph.createImage(SIZE);
         try (RbdVolume v = RbdVolume.open(ceph.spec(image), false)) {
             int fdsBefore = Fds.openCount();
-            QueueDriver d = new QueueDriver(v, 16);
-            byte[] data = random(5, 65536);
+            StorageDriver d = new StorageDriver(v);
+            byte[] data = StorageDriver.pattern(65536, 5);
+            int[] writes = new int[16];
             for (int i = 0; i < 16; i++) {
-                d.queue.writev(i * 65536L, d.buffers(data, 2), d.done(), i);
+                writes[i] = d.startWritev(i * 65536L, d.buffers(data, 2));
             }
-            d.queue.stop();
-            d.ring.drain();
-            assertEquals(0, d.ring.inFlight());
+            d.stopAndDrain();
+            assertEquals(0, d.ring().inFlight());
             for (int i = 0; i < 16; i++) {
-                assertEquals(data.length, d.results[i], "write " + i);
+                assertEquals(data.length, d.result(writes[i]), "write " + i);
             }
-            d.queue.close();
-            d.ring.close();
-            d.arena.close();
+            d.close();
             assertEquals(fdsBefore, Fds.openCount(), "descriptors after the queue side closed");
 
-            QueueDriver idle = new QueueDriver(v, 1); // a side that never ran an operation stops too
+            StorageDriver idle = new StorageDriver(v); // a side that never ran an operation stops too
             idle.close();
             assertEquals(fdsBefore, Fds.openCount(), "descriptors after an idle side closed");
         }
