@@ -19,7 +19,10 @@ import java.util.Map;
  * over a RAW file) or the same RBD image (the throwaway test cluster), driven by the same test
  * frontend. Each repeat starts each backend once and runs every case and queue count on it; the
  * backend order alternates between repeats so a neighbour's load does not always hit the same
- * one. Prints every run, then min/median/max and the ours/qsd ratios of runs paired by repeat.
+ * one. Each backend first runs {@code --warmup} seconds (default 2) of mixed reads and writes that
+ * are not measured, so a JVM backend's just-in-time compilation does not land on whichever case
+ * comes first. Prints every run, then min/median/max and the ours/qsd ratios of runs paired by
+ * repeat.
  * Run through {@code scripts/bench-network}.
  */
 public final class NetworkBench {
@@ -32,6 +35,7 @@ public final class NetworkBench {
         int repeat = Integer.parseInt(o.getOrDefault("repeat", "3"));
         int depth = Integer.parseInt(o.getOrDefault("qd", "32"));
         double seconds = Double.parseDouble(o.getOrDefault("duration", "4"));
+        double warmup = Double.parseDouble(o.getOrDefault("warmup", "2"));
         List<BenchCase> cases = Arrays.stream(o.getOrDefault("cases", "randread-4k,randwrite-4k,seqread-128k,seqwrite-128k")
                 .split(",")).map(c -> BenchCase.byLabel(c.trim())).toList();
         int[] queueCounts = Arrays.stream(o.getOrDefault("queues", "1,2").split(",")).mapToInt(Integer::parseInt).toArray();
@@ -61,8 +65,8 @@ public final class NetworkBench {
             }
             default -> throw new IllegalArgumentException("--store nbd or rbd, not " + store);
         }
-        System.out.printf(Locale.ROOT, "# %s: %s, QD %d, %.0f s per run, %d repeats; load %s%n", store, net.ours(), depth,
-                seconds, repeat, AllocBench.loadAverage());
+        System.out.printf(Locale.ROOT, "# %s: %s, QD %d, %.0f s per run after %.0f s of warm-up per backend, %d repeats; load %s%n",
+                store, net.ours(), depth, seconds, warmup, repeat, AllocBench.loadAverage());
         System.out.printf("%-3s %-5s %-14s %2s %10s %9s %9s %6s %6s%n", "rep", "back", "case", "q", "IOPS", "p50(us)",
                 "p99(us)", "cores", "load1");
         List<List<AllocBench.Run>> runsByCase = new ArrayList<>();
@@ -74,6 +78,11 @@ public final class NetworkBench {
                     BackendSpec spec = new BackendSpec(raw, "raw", maxQueues, false, null, 512, true).withNetwork(net);
                     try (RunningBackend b = backend.equals("qsd") ? ProcessBackend.qsd(spec, socket)
                             : ProcessBackend.ours(spec, socket, jar)) {
+                        if (warmup > 0) {
+                            for (BenchCase c : List.of(BenchCase.byLabel("randread-4k"), BenchCase.byLabel("randwrite-4k"))) {
+                                BlkBench.run(b, c, maxQueues, depth, warmup / 2);
+                            }
+                        }
                         for (int i = 0; i < cases.size(); i++) {
                             for (int queues : queueCounts) {
                                 BlkBench.Result r = BlkBench.run(b, cases.get(i), queues, depth, seconds);
