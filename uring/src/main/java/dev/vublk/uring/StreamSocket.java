@@ -12,13 +12,13 @@ import java.time.Duration;
 
 /**
  * A connected TCP or Unix stream socket for a network block store. Its blocking calls (connect,
- * {@link #readFully}, {@link #writeFully}) are bounded by the timeout given at connect
- * (SO_SNDTIMEO bounds connect too), so a silent peer costs at most that long; the data path then
+ * {@link #readFully}, {@link #writeFully}) are bounded by the timeout given at connect, so a silent peer costs at most that long; the data path then
  * runs on an {@link IoUring} with {@link #fd()}.
  */
 public final class StreamSocket implements AutoCloseable {
-    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
-    private static final int SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, IPPROTO_TCP = 6, TCP_NODELAY = 1;
+    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOCK_NONBLOCK = 0x800, SHUT_RDWR = 2;
+    private static final int F_GETFL = 3, F_SETFL = 4, POLLOUT = 4;
+    private static final int SOL_SOCKET = 1, SO_ERROR = 4, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, IPPROTO_TCP = 6, TCP_NODELAY = 1;
     private static final int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
 
     private final int fd;
@@ -56,18 +56,88 @@ public final class StreamSocket implements AutoCloseable {
 
     private static StreamSocket connect(int family, MemorySegment addr, int size, String peer, Duration timeout)
             throws NativeException {
-        int fd = (int) Libc.call("socket", peer, Libc.SOCKET, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = (int) Libc.call("socket", peer, Libc.SOCKET, family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         StreamSocket s = new StreamSocket(fd, peer);
         try {
+            s.connectWithin(addr, size, timeout);
+            s.setBlocking();
             s.setTimeout(timeout);
-            Libc.call("connect", peer, Libc.CONNECT, fd, addr, size);
             return s;
         } catch (NativeException e) {
             s.close();
-            // A connect cut short by SO_SNDTIMEO reports EINPROGRESS: name it for what it is.
-            throw e.errno() == Errno.EINPROGRESS ? new NativeException("connect (timed out after " + timeout + ")",
-                    Errno.ETIMEDOUT, peer) : e;
+            throw e;
         }
+    }
+
+    /**
+     * Connects the non-blocking socket and waits for the outcome with poll, up to
+     * {@code timeout} in all. A signal during the wait (the JVM sends some) only restarts the wait:
+     * a blocking connect would report EINTR for it, with the TCP handshake still going on behind.
+     * A Unix listener whose backlog is full reports EAGAIN; that is tried again until the deadline.
+     */
+    private void connectWithin(MemorySegment addr, int size, Duration timeout) throws NativeException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            int errno = 0;
+            try {
+                Libc.call("connect", peer, Libc.CONNECT, fd, addr, size);
+                return;
+            } catch (NativeException e) {
+                errno = e.errno();
+                if (errno != Errno.EINPROGRESS && errno != Errno.EAGAIN && errno != Errno.EINTR) {
+                    throw e;
+                }
+            }
+            if (errno != Errno.EAGAIN) {
+                awaitWritable(deadline, timeout);
+                int error = getInt(SOL_SOCKET, SO_ERROR, "getsockopt(SO_ERROR)");
+                if (error != 0) {
+                    throw new NativeException("connect", error, peer);
+                }
+                return;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                throw timedOut(timeout);
+            }
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new NativeException("connect (interrupted)", Errno.EINTR, peer);
+            }
+        }
+    }
+
+    private void awaitWritable(long deadline, Duration timeout) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollfd = arena.allocate(8, 4);
+            while (true) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw timedOut(timeout);
+                }
+                pollfd.set(ValueLayout.JAVA_INT, 0, fd);
+                pollfd.set(ValueLayout.JAVA_INT, 4, POLLOUT);
+                try {
+                    if (Libc.call("poll", peer, Libc.POLL, pollfd, 1L, (int) Math.max(1, (left + 999_999) / 1_000_000)) > 0) {
+                        return;
+                    }
+                } catch (NativeException e) {
+                    if (e.errno() != Errno.EINTR) {
+                        throw e;
+                    }
+                }
+            }
+        }
+    }
+
+    private NativeException timedOut(Duration timeout) {
+        return new NativeException("connect (timed out after " + timeout + ")", Errno.ETIMEDOUT, peer);
+    }
+
+    private void setBlocking() throws NativeException {
+        int flags = (int) Libc.call("fcntl(F_GETFL)", peer, Libc.FCNTL, fd, F_GETFL, 0);
+        Libc.call("fcntl(F_SETFL)", peer, Libc.FCNTL, fd, F_SETFL, flags & ~SOCK_NONBLOCK);
     }
 
     private void setTimeout(Duration timeout) throws NativeException {
@@ -77,6 +147,15 @@ public final class StreamSocket implements AutoCloseable {
             tv.set(ValueLayout.JAVA_LONG, 8, timeout.toNanosPart() / 1000);
             Libc.call("setsockopt(SO_RCVTIMEO)", peer, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
             Libc.call("setsockopt(SO_SNDTIMEO)", peer, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_SNDTIMEO, tv, 16);
+        }
+    }
+
+    private int getInt(int level, int option, String what) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment length = arena.allocateFrom(ValueLayout.JAVA_INT, 4);
+            Libc.call(what, peer, Libc.GETSOCKOPT, fd, level, option, value, length);
+            return value.get(ValueLayout.JAVA_INT, 0);
         }
     }
 

@@ -15,9 +15,14 @@ import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -84,6 +89,71 @@ class StreamSocketTest {
                 echo(s, arena);
             }
             peer.get();
+        }
+    }
+
+    /**
+     * Signals arriving while a TCP connect waits do not end it: the JVM handles some signals
+     * itself, and a blocking connect would report EINTR with the handshake still going on.
+     * The listener's backlog is full, so our SYN is dropped and retried after a second; SIGPIPE
+     * (which the JVM handles and ignores) hits the connecting thread meanwhile, then the backlog
+     * is drained and the retried SYN gets through.
+     */
+    @Test
+    void signalsDuringATcpConnectDoNotEndIt() throws Exception {
+        InetAddress address = InetAddress.getByName("127.0.0.1");
+        try (ServerSocket server = new ServerSocket(0, 1, address)) {
+            List<Socket> queued = new ArrayList<>();
+            try {
+                while (true) {
+                    Socket c = new Socket();
+                    try {
+                        c.connect(server.getLocalSocketAddress(), 300);
+                        queued.add(c);
+                    } catch (SocketTimeoutException full) {
+                        c.close();
+                        break;
+                    }
+                }
+                AtomicLong tid = new AtomicLong();
+                CompletableFuture<StreamSocket> connecting = CompletableFuture.supplyAsync(() -> {
+                    tid.set(syscall(SYS_GETTID, 0, 0, 0));
+                    try {
+                        return StreamSocket.connect(address, server.getLocalPort(), TIMEOUT);
+                    } catch (NativeException e) {
+                        throw new CompletionException(e);
+                    }
+                });
+                long pid = ProcessHandle.current().pid();
+                for (int i = 0; i < 20; i++) {
+                    Thread.sleep(25);
+                    if (tid.get() != 0) {
+                        assertEquals(0, syscall(SYS_TGKILL, pid, tid.get(), SIGPIPE));
+                    }
+                }
+                for (Socket c : queued) {
+                    server.accept().close();
+                }
+                CompletableFuture<Void> peer = serveOnce(server);
+                try (Arena arena = Arena.ofConfined(); StreamSocket s = connecting.get()) {
+                    echo(s, arena);
+                }
+                peer.get();
+            } finally {
+                for (Socket c : queued) {
+                    c.close();
+                }
+            }
+        }
+    }
+
+    private static final long SYS_GETTID = 186, SYS_TGKILL = 234, SIGPIPE = 13;
+
+    private static long syscall(long nr, long a, long b, long c) {
+        try {
+            return (long) Libc.SYSCALL6.invokeExact(Libc.state(), nr, a, b, c, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
         }
     }
 
