@@ -11,7 +11,7 @@ import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
-import dev.vublk.vhost.blk.BlkDevice;
+import dev.vublk.vhost.blk.BlkDisk;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -143,7 +143,8 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         logChain(image);
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
-            VhostUserServer server = new VhostUserServer(listener, () -> new BlkDevice(image, options));
+            BlkDisk disk = new BlkDisk(image, options);
+            VhostUserServer server = new VhostUserServer(listener, disk::newDevice);
             running.set(server);
             if (terminated.get()) {
                 return 0;
