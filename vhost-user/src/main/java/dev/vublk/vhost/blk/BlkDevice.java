@@ -118,6 +118,15 @@ public final class BlkDevice implements VirtioDevice {
         }
     }
 
+    /** Called from the control side when the disk's limits change: a queue waiting on the old ones asks again. */
+    void limitsChanged() {
+        for (BlkQueueThread q : queues) {
+            if (q != null) {
+                q.limitsChanged();
+            }
+        }
+    }
+
     @Override
     public void reset() {
         LOG.info("device statistics: {} (since start)", stats);

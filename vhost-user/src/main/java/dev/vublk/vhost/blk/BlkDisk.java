@@ -13,6 +13,8 @@ public final class BlkDisk {
     private final BlkDeviceOptions options;
     private final BlkStats stats = new BlkStats();
     private volatile IoLimits limits = IoLimits.NONE;
+    /** The limits in force; null while there are none (see {@link Throttle}). */
+    private volatile Throttle throttle;
     private volatile BlkDevice connected;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
@@ -63,8 +65,21 @@ public final class BlkDisk {
         return limits;
     }
 
-    /** Applies new I/O limits to every queue, now and for later connections. */
-    public void setLimits(IoLimits limits) {
+    /**
+     * Applies new I/O limits to every queue, now and for later connections: they start with
+     * empty buckets (as in QEMU), and requests waiting on the old limits are asked again at once.
+     */
+    public synchronized void setLimits(IoLimits limits) {
+        this.throttle = Throttle.of(limits, System.nanoTime());
         this.limits = limits;
+        BlkDevice device = connected;
+        if (device != null) {
+            device.limitsChanged();
+        }
+    }
+
+    /** What queues check reads and writes against; null when the disk is unlimited. */
+    Throttle throttle() {
+        return throttle;
     }
 }
