@@ -11,7 +11,7 @@ import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
-import dev.vublk.vhost.blk.BlkDevice;
+import dev.vublk.vhost.blk.BlkDisk;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -32,7 +32,7 @@ import picocli.CommandLine.Model.CommandSpec;
         sortOptions = false, usageHelpWidth = 100,
         description = "Serves a RAW, QCOW2 or VHDX image to a VMM as a vhost-user block device.")
 final class VhostUserBlkCommand implements Callable<Integer> {
-    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only-mode\", \"blk-file\"]}";
+    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
 
     static final class Endpoint {
         @Option(names = "--socket-path", paramLabel = "PATH", description = "Listen on this Unix socket.")
@@ -140,10 +140,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("vhost-user-blk: cannot open image: " + e.getMessage());
             return 1;
         }
-        logChain(image);
+        logStart(image, options);
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
-            VhostUserServer server = new VhostUserServer(listener, () -> new BlkDevice(image, options));
+            BlkDisk disk = new BlkDisk(image, options);
+            VhostUserServer server = new VhostUserServer(listener, disk::newDevice);
             running.set(server);
             if (terminated.get()) {
                 return 0;
@@ -168,9 +169,17 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
     }
 
-    private static void logChain(BlockImage image) {
+    /**
+     * The one line an operator reads to know what this process serves: the image chain with
+     * formats, sizes and cluster sizes, the endpoint, and every setting that shapes the device.
+     */
+    private void logStart(BlockImage image, BlkDeviceOptions options) {
         org.slf4j.Logger log = LoggerFactory.getLogger(VhostUserBlkCommand.class);
-        Images.describeChain(image).forEach(log::info);
+        log.info("serving {} on {}: {} queue(s) of up to {} entries, logical block {} bytes, write cache {},"
+                        + " direct I/O {}, serial \"{}\"{}", String.join("; ", Images.describeChain(image)),
+                endpoint.socketPath != null ? endpoint.socketPath : "inherited socket fd " + endpoint.fd,
+                options.numQueues(), options.maxQueueSize(), options.logicalBlockSize(), writeCache, direct ? "on" : "off", options.serial(),
+                NetworkVolumes.names(blkFile) ? ", reconnect delay " + reconnectDelay + " s" : "");
         if (image instanceof RawImage raw && raw.guardsFirstSector()) {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
                     + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());

@@ -18,17 +18,26 @@ import org.slf4j.LoggerFactory;
 public final class BlkDevice implements VirtioDevice {
     private static final Logger LOG = LoggerFactory.getLogger(BlkDevice.class);
 
+    private final BlkDisk disk;
     private final BlockImage image;
     private final BlkDeviceOptions options;
     private final BlkConfig config;
-    private final BlkStats stats = new BlkStats();
+    private final BlkStats stats;
     private final byte[] serial;
     private final BlkQueueThread[] queues;
     private volatile long ackedFeatures;
 
+    /** A device of its own disk, for tests and tools that serve one connection. */
     public BlkDevice(BlockImage image, BlkDeviceOptions options) {
-        this.image = image;
-        this.options = options;
+        this(new BlkDisk(image, options));
+    }
+
+    /** A device for one front-end connection to {@code disk}: see {@link BlkDisk#newDevice()}. */
+    BlkDevice(BlkDisk disk) {
+        this.disk = disk;
+        this.image = disk.image();
+        this.options = disk.options();
+        this.stats = disk.stats();
         this.config = new BlkConfig(image.size(), options.logicalBlockSize(),
                 Math.max(options.logicalBlockSize(), image.requestAlignment()),
                 segMax(options.maxQueueSize()), options.numQueues(), options.writeCache());
@@ -84,6 +93,11 @@ public final class BlkDevice implements VirtioDevice {
     }
 
     @Override
+    public String featureNames(long features) {
+        return BlkFeatures.names(features);
+    }
+
+    @Override
     public void acknowledgeFeatures(long features) {
         ackedFeatures = features;
     }
@@ -111,8 +125,10 @@ public final class BlkDevice implements VirtioDevice {
 
     @Override
     public void reset() {
-        LOG.info("device statistics: {}", stats);
+        LOG.info("device statistics: {} (since start)", stats);
     }
+
+    BlkDisk disk() { return disk; }
 
     BlockImage image() { return image; }
 
