@@ -32,7 +32,8 @@ import java.util.function.Supplier;
  * Requests count once completed, by type ({@code unknown}: a type this device does not serve)
  * and by the status the guest got; {@code errors} and {@code unsupported} add up the
  * {@code ioerr} and {@code unsupp} ones. Bytes count for reads and writes that succeeded.
- * {@code dropped} counts descriptor chains so malformed they got no status; {@code in_flight}
+ * {@code dropped} counts requests that will never get a status: descriptor chains too malformed
+ * to carry one, and those a failed queue was running; {@code in_flight}
  * the requests taken from the ring and not yet completed. Latency runs from the queue taking a
  * request to completing it; as in QEMU's {@code BlockLatencyHistogram}, {@code boundaries} (in
  * ns) has one entry fewer than {@code bins}, whose first counts latencies up to the first

@@ -19,7 +19,8 @@ import java.util.function.ToLongFunction;
  * <li>{@code vublk_requests_total} counter, by {@code type} (read, write, flush, discard,
  *     write_zeroes, get_id, unknown) and {@code status} (ok, ioerr, unsupp)</li>
  * <li>{@code vublk_read_bytes_total}, {@code vublk_written_bytes_total} counters</li>
- * <li>{@code vublk_dropped_chains_total} counter: malformed descriptor chains</li>
+ * <li>{@code vublk_dropped_requests_total} counter: malformed descriptor chains, and requests
+ *     in flight on a queue that failed</li>
  * <li>{@code vublk_requests_in_flight} gauge</li>
  * <li>{@code vublk_request_duration_seconds} histogram by {@code type} (read, write, other):
  *     buckets at 2^10 ... 2^35 ns</li>
@@ -56,8 +57,8 @@ public final class PrometheusText {
         }
         t.perQueue(d, "vublk_read_bytes_total", "counter", "Bytes of reads that succeeded.", QueueStatistics::bytesRead);
         t.perQueue(d, "vublk_written_bytes_total", "counter", "Bytes of writes that succeeded.", QueueStatistics::bytesWritten);
-        t.perQueue(d, "vublk_dropped_chains_total", "counter",
-                "Descriptor chains dropped as malformed, without a status.", QueueStatistics::dropped);
+        t.perQueue(d, "vublk_dropped_requests_total", "counter",
+                "Requests that never got a status: malformed chains, or in flight on a queue that failed.", QueueStatistics::dropped);
         t.perQueue(d, "vublk_requests_in_flight", "gauge", "Requests taken from the ring and not completed yet.",
                 QueueStatistics::inFlight);
         t.family("vublk_request_duration_seconds", "histogram",

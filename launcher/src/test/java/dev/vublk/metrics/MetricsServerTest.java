@@ -153,7 +153,7 @@ class MetricsServerTest {
         assertEquals("1", value(samples, "vublk_requests_total", "queue", "1", "type", "flush", "status", "ok"));
         assertEquals("4096", value(samples, "vublk_read_bytes_total", "queue", "0"));
         assertEquals("512", value(samples, "vublk_written_bytes_total", "queue", "1"));
-        assertEquals("0", value(samples, "vublk_dropped_chains_total", "queue", "1"));
+        assertEquals("0", value(samples, "vublk_dropped_requests_total", "queue", "1"));
         assertEquals("1", value(samples, "vublk_requests_in_flight", "queue", "0"));
         assertEquals("0", value(samples, "vublk_requests_in_flight", "queue", "1"));
         assertEquals("100", value(samples, "vublk_limit_iops", "type", "read"));

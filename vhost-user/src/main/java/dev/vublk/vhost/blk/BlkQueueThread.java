@@ -170,6 +170,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         } catch (Throwable t) {
             drained = fail(t);
         } finally {
+            stats.dropped(inFlight); // none after a stop; after a failure, the requests it never completed
             if (drained) {
                 closeRing();
                 arena.close();
@@ -407,7 +408,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
 
     @Override
     public void releaseUnstarted(BlkRequest r) {
-        stats.dropped();
+        stats.dropped(1);
         inFlight--;
         pool.push(r);
     }

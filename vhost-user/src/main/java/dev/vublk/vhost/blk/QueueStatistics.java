@@ -84,7 +84,10 @@ public final class QueueStatistics {
         return bytesWritten;
     }
 
-    /** Descriptor chains dropped as malformed (never requests; the guest got no status). */
+    /**
+     * Requests taken that never completed with a status: malformed descriptor chains, and the
+     * requests a failed queue was running (see {@code BlkQueueThread}).
+     */
     public long dropped() {
         return dropped;
     }

@@ -36,9 +36,12 @@ public final class QueueStats {
         add(TAKEN, 1);
     }
 
-    /** A chain taken from the ring was dropped as malformed: it never became a request. */
-    public void dropped() {
-        add(DROPPED, 1);
+    /**
+     * Chains taken from the ring that will never complete with a status: a malformed one, or
+     * the requests a failed queue was running when it stopped.
+     */
+    public void dropped(long count) {
+        add(DROPPED, count);
     }
 
     /**

@@ -17,7 +17,7 @@ class QueueStatsTest {
         q.completed(RequestKind.READ, RequestStatus.IOERR, 512, 3000);
         q.completed(RequestKind.WRITE, RequestStatus.OK, 8192, 1 << 20);
         q.completed(RequestKind.DISCARD, RequestStatus.UNSUPP, 0, 2048);
-        q.dropped();
+        q.dropped(1);
 
         QueueStatistics s = q.snapshot(3);
         assertEquals(3, s.queue());
