@@ -54,11 +54,7 @@ public final class LatencyHistogram {
 
     /** Every latency recorded. */
     public long count() {
-        long n = 0;
-        for (long b : bins) {
-            n += b;
-        }
-        return n;
+        return Arrays.stream(bins).sum();
     }
 
     /** The sum of every latency recorded, in nanoseconds. */
