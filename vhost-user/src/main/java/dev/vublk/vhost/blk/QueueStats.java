@@ -11,7 +11,9 @@ import java.lang.invoke.VarHandle;
  * queue; readers on other threads take {@link #snapshot} at any time. A snapshot is not one
  * instant (a request may show in its count but not yet in its histogram), but every counter in
  * it is at least its value in any earlier snapshot, and a completion seen implies its take seen,
- * so the in-flight count is never negative.
+ * so the in-flight count is never negative. The one case with two writers: a thread whose storage
+ * hung past {@code BlkQueueThread.STOP_WAIT_MILLIS} is left running, and should it complete
+ * requests while a new connection's thread serves the same index, updates of both may be lost.
  */
 public final class QueueStats {
     private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(long[].class);
