@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * other path is 404 and every other method 405. It only reads statistics snapshots, so however
  * clients behave the queues never wait for it. Its own cost is bounded: {@link #THREADS}
  * threads, at most {@link #MAX_CONNECTIONS} connections, and a request or response that takes
- * longer than {@link #MAX_EXCHANGE_MILLIS} ms gets its connection closed, so slow clients cannot
+ * longer than {@link #MAX_EXCHANGE_SECONDS} s gets its connection closed, so slow clients cannot
  * keep the threads (these are the JDK server's documented properties; an operator's
  * {@code -D} settings win).
  */
@@ -27,7 +27,11 @@ public final class MetricsServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
     static final int THREADS = 2;
     static final int MAX_CONNECTIONS = 16;
-    static final int MAX_EXCHANGE_MILLIS = 10_000;
+    /**
+     * Seconds: the JDK's module documentation says milliseconds for {@code maxReqTime} and
+     * {@code maxRspTime}, but its server (JDK 25 included) reads them as seconds.
+     */
+    static final int MAX_EXCHANGE_SECONDS = 10;
     private static final AtomicInteger THREAD_NUMBER = new AtomicInteger();
 
     private final HttpServer server;
@@ -65,8 +69,8 @@ public final class MetricsServer implements AutoCloseable {
     /** Read once, when the JDK's server first loads its configuration: set before any server exists. */
     private static void limitConnections() {
         setDefault("jdk.httpserver.maxConnections", MAX_CONNECTIONS);
-        setDefault("sun.net.httpserver.maxReqTime", MAX_EXCHANGE_MILLIS);
-        setDefault("sun.net.httpserver.maxRspTime", MAX_EXCHANGE_MILLIS);
+        setDefault("sun.net.httpserver.maxReqTime", MAX_EXCHANGE_SECONDS);
+        setDefault("sun.net.httpserver.maxRspTime", MAX_EXCHANGE_SECONDS);
     }
 
     private static void setDefault(String property, int value) {
