@@ -9,6 +9,8 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.metrics.MetricsAddress;
+import dev.vublk.metrics.MetricsServer;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
@@ -105,6 +107,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " they fail (default: ${DEFAULT-VALUE}).")
     int reconnectDelay;
 
+    @Option(names = "--metrics", paramLabel = "ADDR",
+            description = "Serve the statistics in the Prometheus text format at http://ADDR/metrics. ADDR is PORT,"
+                    + " HOST:PORT or [IPV6]:PORT; the host is " + MetricsAddress.DEFAULT_HOST + " unless given.")
+    String metrics;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
     String logLevel;
@@ -149,7 +156,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             if (terminated.get()) {
                 return 0;
             }
-            server.run();
+            try (MetricsServer _ = metrics == null ? null
+                    : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics)) {
+                server.run();
+            }
         }
         return 0;
     }
@@ -213,6 +223,13 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         if (reconnectDelay < 0 || reconnectDelay > 3600) {
             throw new ParameterException(spec.commandLine(), "--reconnect-delay must be between 0 and 3600 seconds");
+        }
+        if (metrics != null) {
+            try {
+                MetricsAddress.parse(metrics);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--metrics: " + e.getMessage());
+            }
         }
         if (!NetworkVolumes.names(blkFile) && !Files.exists(Path.of(blkFile))) {
             throw new IllegalStateException("image " + blkFile + " does not exist");
