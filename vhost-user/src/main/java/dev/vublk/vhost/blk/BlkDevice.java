@@ -123,7 +123,11 @@ public final class BlkDevice implements VirtioDevice {
         }
     }
 
-    /** Called from the control side when the disk's limits change: a queue waiting on the old ones asks again. */
+    /**
+     * Called from the control side when the disk's limits change: a queue waiting on the old ones
+     * asks again. It may race with the connection's own thread starting or stopping queues: it
+     * then sees a queue or none, and a stopping queue ignores the call.
+     */
     void limitsChanged() {
         for (BlkQueueThread q : queues) {
             if (q != null) {
