@@ -9,6 +9,9 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.control.ControlServer;
+import dev.vublk.control.DiskCommands;
+import dev.vublk.control.QmpClientCommand;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
@@ -29,7 +32,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** The {@code vhost-user-blk} command, following the vhost-user spec's back-end program conventions. */
 @Command(name = "vhost-user-blk", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        sortOptions = false, usageHelpWidth = 100,
+        sortOptions = false, usageHelpWidth = 100, subcommands = QmpClientCommand.class,
         description = "Serves a RAW, QCOW2 or VHDX image to a VMM as a vhost-user block device.")
 final class VhostUserBlkCommand implements Callable<Integer> {
     static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only-mode\", \"blk-file\"]}";
@@ -105,6 +108,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " they fail (default: ${DEFAULT-VALUE}).")
     int reconnectDelay;
 
+    @Option(names = "--control-socket", paramLabel = "PATH",
+            description = "Serve QMP commands (query-status, query-block, block_resize, ...) on this Unix socket,"
+                    + " mode 0600; 'vhost-user-blk qmp' is a client.")
+    Path controlSocket;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
     String logLevel;
@@ -149,7 +157,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             if (terminated.get()) {
                 return 0;
             }
-            server.run();
+            try (ControlServer control = controlSocket == null ? null : ControlServer.start(controlSocket,
+                    DiskCommands.of(disk), new Version().getVersion()[0], server::stop)) {
+                server.run();
+            }
         }
         return 0;
     }
