@@ -9,10 +9,12 @@ record BlockResize(BlkDisk disk) implements QmpCommand {
     @Override
     public Object execute(Map<String, Object> arguments) throws QmpException {
         QmpArguments args = new QmpArguments(arguments);
-        DiskCommands.checkDevice(disk, args.optionalString("device"));
-        DiskCommands.checkDevice(disk, args.optionalString("node-name"));
+        String device = args.optionalString("device");
+        String nodeName = args.optionalString("node-name");
         long size = args.requiredLong("size");
-        args.noOthers();
+        args.noOthers(); // every argument is checked before any is acted on, as QEMU does
+        DiskCommands.checkDevice(disk, device);
+        DiskCommands.checkDevice(disk, nodeName);
         if (size < 0) {
             throw new QmpException("Parameter 'size' expects a >0 size");
         }

@@ -17,15 +17,17 @@ record BlockSetIoThrottle(BlkDisk disk) implements QmpCommand {
     @Override
     public Object execute(Map<String, Object> arguments) throws QmpException {
         QmpArguments args = new QmpArguments(arguments);
-        DiskCommands.checkDevice(disk, args.optionalString("device"));
-        DiskCommands.checkDevice(disk, args.optionalString("id"));
+        String device = args.optionalString("device");
+        String id = args.optionalString("id");
         long[] v = new long[3 * RATES.length];
         for (int i = 0; i < RATES.length; i++) {
             v[i] = args.requiredLong(RATES[i]);
             v[i + RATES.length] = args.optionalLong(RATES[i] + "_max", 0);
             v[i + 2 * RATES.length] = args.optionalLong(RATES[i] + "_max_length", 1);
         }
-        args.noOthers();
+        args.noOthers(); // every argument is checked before any is acted on, as QEMU does
+        DiskCommands.checkDevice(disk, device);
+        DiskCommands.checkDevice(disk, id);
         IoLimits limits;
         try {
             limits = new IoLimits(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11],

@@ -53,11 +53,11 @@ public final class QmpArguments {
 
     private <T> T typed(String name, Class<T> type, String jsonType) throws QmpException {
         asked.add(name);
-        Object v = map.get(name);
-        if (v == null) {
-            return null; // QEMU too takes an explicit null as an absent optional member
+        if (!map.containsKey(name)) {
+            return null;
         }
-        if (!type.isInstance(v)) {
+        Object v = map.get(name);
+        if (!type.isInstance(v)) { // an explicit null too, as in QEMU
             throw new QmpException("Invalid parameter type for '" + name + "', expected: " + jsonType);
         }
         return type.cast(v);
