@@ -10,10 +10,14 @@ import dev.vublk.control.TestDisk;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -126,6 +130,28 @@ class QmpSubcommandTest {
         }
         assertEquals("vhost-user-blk: argument a given twice (see --help)",
                 run("qmp", "--control-socket", "/x", "c", "a=1", "a=2").err().strip());
+    }
+
+    /** The client speaks QMP as QEMU serves it: against qemu-storage-daemon's monitor (needs it installed). */
+    @Test
+    void worksAgainstQemusOwnMonitor() throws Exception {
+        Path qsdSocket = dir.resolve("qsd.sock");
+        Process qsd = new ProcessBuilder("qemu-storage-daemon", "--chardev", "socket,id=m,path=" + qsdSocket + ",server=on,wait=off",
+                "--monitor", "chardev=m").redirectErrorStream(true).redirectOutput(dir.resolve("qsd.log").toFile()).start();
+        try {
+            Awaitility.await().atMost(60, TimeUnit.SECONDS).ignoreExceptions().until(() -> { // listening, not only bound
+                SocketChannel.open(UnixDomainSocketAddress.of(qsdSocket)).close();
+                return true;
+            });
+            Result r = run("qmp", "--control-socket", qsdSocket.toString(), "query-named-block-nodes", "flat=true");
+            assertEquals(new Result(0, "{\"return\": []}" + System.lineSeparator(), ""), r);
+            r = run("qmp", "--control-socket", qsdSocket.toString(), "block_resize", "node-name=none", "size=512");
+            assertEquals(1, r.code());
+            assertEquals("vhost-user-blk qmp: GenericError: Cannot find device='' nor node-name='none'", r.err().strip());
+        } finally {
+            qsd.destroy();
+            qsd.waitFor(30, TimeUnit.SECONDS);
+        }
     }
 
     @Test
