@@ -1,6 +1,7 @@
 package dev.vublk.control;
 
 import java.io.BufferedInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.UnixDomainSocketAddress;
@@ -67,6 +68,10 @@ public final class QmpClientCommand implements Callable<Integer> {
             out.println(Json.write(reply));
             out.flush();
             return 0;
+        } catch (EOFException e) {
+            err.println("vhost-user-blk qmp: " + socket + ": the server closed the connection without replying");
+            err.flush();
+            return 1;
         } catch (IOException e) {
             err.println("vhost-user-blk qmp: " + socket + ": " + DiskCommands.message(e));
             err.flush();

@@ -55,6 +55,8 @@ final class QmpSession {
             // the client closed its side
         } catch (IOException e) {
             LOG.debug("control client connection failed", e);
+        } catch (RuntimeException e) { // a bug must cost this connection only, and be seen
+            LOG.error("control client connection ended by an internal error", e);
         } finally {
             outbox.finish();
         }

@@ -31,6 +31,17 @@ class DiskCommandsTest {
         return assertThrows(QmpException.class, () -> run(d, name, args));
     }
 
+    /** block_set_io_throttle with one argument of {@code base} changed (removed if {@code value} is null), failing. */
+    private static QmpException changed(TestDisk d, Map<String, Object> base, String key, Object value) {
+        Map<String, Object> args = new HashMap<>(base);
+        if (value == null) {
+            args.remove(key);
+        } else {
+            args.put(key, value);
+        }
+        return fails(d, "block_set_io_throttle", args);
+    }
+
     /** Bytes the file system allocated to a file, as stat(1) reports them. */
     private static long allocated(Path file) throws Exception {
         Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).start();
@@ -159,30 +170,12 @@ class DiskCommandsTest {
             IoLimits before = d.disk().limits();
             assertEquals(10, before.iops());
 
-            Map<String, Object> missing = new HashMap<>(base);
-            missing.remove("bps_wr");
-            assertEquals("Parameter 'bps_wr' is missing", fails(d, "block_set_io_throttle", missing).getMessage());
-
-            Map<String, Object> both = new HashMap<>(base);
-            both.put("iops_rd", 5L);
-            assertEquals("iops cannot be combined with iops_rd or iops_wr", fails(d, "block_set_io_throttle", both).getMessage());
-
-            Map<String, Object> lowBurst = new HashMap<>(base);
-            lowBurst.put("iops_max", 5L);
-            assertEquals("iops_max must not be lower than iops", fails(d, "block_set_io_throttle", lowBurst).getMessage());
-
-            Map<String, Object> zeroLength = new HashMap<>(base);
-            zeroLength.put("bps_max_length", 0L);
-            assertEquals("bps_max_length must be between 1 and 86400", fails(d, "block_set_io_throttle", zeroLength).getMessage());
-
-            Map<String, Object> unknown = new HashMap<>(base);
-            unknown.put("iops_size", 4096L);
-            assertEquals("Parameter 'iops_size' is unexpected", fails(d, "block_set_io_throttle", unknown).getMessage());
-
-            Map<String, Object> otherDisk = new HashMap<>(base);
-            otherDisk.put("id", "vd1");
-            assertEquals("DeviceNotFound", fails(d, "block_set_io_throttle", otherDisk).errorClass());
-
+            assertEquals("Parameter 'bps_wr' is missing", changed(d, base, "bps_wr", null).getMessage());
+            assertEquals("iops cannot be combined with iops_rd or iops_wr", changed(d, base, "iops_rd", 5L).getMessage());
+            assertEquals("iops_max must not be lower than iops", changed(d, base, "iops_max", 5L).getMessage());
+            assertEquals("bps_max_length must be between 1 and 86400", changed(d, base, "bps_max_length", 0L).getMessage());
+            assertEquals("Parameter 'iops_size' is unexpected", changed(d, base, "iops_size", 4096L).getMessage());
+            assertEquals("DeviceNotFound", changed(d, base, "id", "vd1").errorClass());
             assertSame(before, d.disk().limits());
         }
     }

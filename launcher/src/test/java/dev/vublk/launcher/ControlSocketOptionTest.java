@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
@@ -22,18 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 class ControlSocketOptionTest {
     @TempDir
     Path dir;
-
-    private static String[] qmp(Path socket, String... command) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] args = new String[command.length + 3];
-        args[0] = "qmp";
-        args[1] = "--control-socket";
-        args[2] = socket.toString();
-        System.arraycopy(command, 0, args, 3, command.length);
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new String[] {String.valueOf(code), out.toString().strip(), err.toString().strip()};
-    }
 
     @Test
     void quitThroughTheControlSocketStopsTheBackendWithExitZero() throws Exception {
@@ -52,14 +38,15 @@ class ControlSocketOptionTest {
                 return true;
             });
             assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(control)));
-            String[] r = qmp(control, "query-status");
-            assertEquals(List.of("0", "{\"return\": {\"running\": false, \"status\": \"prelaunch\"}}", ""), List.of(r));
-            r = qmp(control, "query-block");
-            assertEquals("0", r[0], r[2]);
-            assertTrue(r[1].startsWith("{\"return\": [{\"device\": \"disk.raw\", \"locked\": false, \"removable\": false,"
-                    + " \"inserted\": {\"file\": \"" + img + "\", \"ro\": false, \"drv\": \"raw\","), r[1]);
-            r = qmp(control, "quit");
-            assertEquals(List.of("0", "{\"return\": {}}", ""), List.of(r));
+            LauncherTest.Result r = QmpSubcommandTest.qmp(control, "query-status");
+            assertEquals(0, r.code(), r.err());
+            assertEquals("{\"return\": {\"running\": false, \"status\": \"prelaunch\"}}", r.out().strip());
+            r = QmpSubcommandTest.qmp(control, "query-block");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().startsWith("{\"return\": [{\"device\": \"disk.raw\", \"locked\": false, \"removable\": false,"
+                    + " \"inserted\": {\"file\": \"" + img + "\", \"ro\": false, \"drv\": \"raw\","), r.out());
+            r = QmpSubcommandTest.qmp(control, "quit");
+            assertEquals(new LauncherTest.Result(0, "{\"return\": {}}" + System.lineSeparator(), ""), r);
             assertTrue(p.waitFor(60, TimeUnit.SECONDS), "backend did not stop after quit");
             assertEquals(0, p.exitValue(), Files.readString(dir.resolve("backend.log")));
             assertFalse(Files.exists(control), "control socket left behind");

@@ -2,14 +2,14 @@ package dev.vublk.launcher;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.vublk.launcher.LauncherTest.run;
 
 import dev.vublk.control.ControlServer;
 import dev.vublk.control.DiskCommands;
 import dev.vublk.control.QmpCommand;
 import dev.vublk.control.TestDisk;
+import dev.vublk.launcher.LauncherTest.Result;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
@@ -34,22 +34,18 @@ class QmpSubcommandTest {
     TestDisk disk;
     ControlServer server;
 
-    private record Result(int code, String out, String err) {}
-
-    private static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Result(code, out.toString(), err.toString());
-    }
-
-    private Result qmp(String... commandAndArgs) {
+    /** {@code vhost-user-blk qmp --control-socket SOCKET COMMAND ARGS...} in this JVM. */
+    static Result qmp(Path socket, String... commandAndArgs) {
         String[] args = new String[commandAndArgs.length + 3];
         args[0] = "qmp";
         args[1] = "--control-socket";
         args[2] = socket.toString();
         System.arraycopy(commandAndArgs, 0, args, 3, commandAndArgs.length);
         return run(args);
+    }
+
+    private Result qmp(String... commandAndArgs) {
+        return qmp(socket, commandAndArgs);
     }
 
     @BeforeEach
@@ -143,9 +139,9 @@ class QmpSubcommandTest {
                 SocketChannel.open(UnixDomainSocketAddress.of(qsdSocket)).close();
                 return true;
             });
-            Result r = run("qmp", "--control-socket", qsdSocket.toString(), "query-named-block-nodes", "flat=true");
+            Result r = qmp(qsdSocket, "query-named-block-nodes", "flat=true");
             assertEquals(new Result(0, "{\"return\": []}" + System.lineSeparator(), ""), r);
-            r = run("qmp", "--control-socket", qsdSocket.toString(), "block_resize", "node-name=none", "size=512");
+            r = qmp(qsdSocket, "block_resize", "node-name=none", "size=512");
             assertEquals(1, r.code());
             assertEquals("vhost-user-blk qmp: GenericError: Cannot find device='' nor node-name='none'", r.err().strip());
         } finally {
