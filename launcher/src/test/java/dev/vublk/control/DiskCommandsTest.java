@@ -80,6 +80,7 @@ class DiskCommandsTest {
             image.put("format", "raw");
             image.put("virtual-size", 1L << 20);
             image.put("actual-size", allocated(file));
+            assertTrue(allocated(file) < 1 << 20, "the test image is sparse, so allocated and virtual sizes differ");
             Map<String, Object> inserted = new LinkedHashMap<>();
             inserted.put("file", file.toString());
             inserted.put("ro", false);

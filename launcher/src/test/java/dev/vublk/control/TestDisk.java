@@ -7,6 +7,7 @@ import dev.vublk.block.Images;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
 import dev.vublk.vhost.blk.BlkDisk;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -22,9 +23,14 @@ public final class TestDisk implements AutoCloseable {
         this.disk = new BlkDisk(image, new BlkDeviceOptions(1, 256, NAME, 512, true));
     }
 
-    /** A new RAW image of {@code size} bytes in {@code dir}. */
+    /** A new sparse RAW image of {@code size} bytes in {@code dir}: its allocated size differs from its size. */
     public static TestDisk raw(Path dir, int size) throws IOException {
-        return open(Files.write(dir.resolve("disk.raw"), new byte[size]), ImageFormat.RAW);
+        Path file = dir.resolve("disk.raw");
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(size);
+            f.write(1); // one allocated block
+        }
+        return open(file, ImageFormat.RAW);
     }
 
     public static TestDisk open(Path file, ImageFormat format) throws IOException {
