@@ -86,7 +86,7 @@ public final class Json {
             int c;
             do {
                 c = read();
-            } while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+            } while (whitespace(c));
             return c;
         }
 
@@ -119,8 +119,12 @@ public final class Json {
             int c;
             do {
                 c = nextByte();
-            } while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+            } while (whitespace(c));
             return c;
+        }
+
+        private static boolean whitespace(int c) {
+            return c == ' ' || c == '\t' || c == '\n' || c == '\r';
         }
 
         private Object value(int c, int depth) throws IOException {
