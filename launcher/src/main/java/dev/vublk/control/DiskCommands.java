@@ -15,6 +15,7 @@ public final class DiskCommands {
         Map<String, QmpCommand> commands = new LinkedHashMap<>();
         commands.put("query-status", new QueryStatus(disk));
         commands.put("query-block", new QueryBlock(disk));
+        commands.put("query-stats", new QueryStats(disk::statistics));
         commands.put("block_resize", new BlockResize(disk));
         commands.put("block_set_io_throttle", new BlockSetIoThrottle(disk));
         return commands;

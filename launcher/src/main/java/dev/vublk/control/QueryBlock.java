@@ -57,7 +57,7 @@ record QueryBlock(BlkDisk disk) implements QmpCommand {
         }
         switch (image) {
             case QcowImage q -> info.put("cluster-size", (long) q.metadata().clusterSize());
-            case VhdxImage v -> info.put("cluster-size", (long) v.metadata().blockSize()); // QEMU reports the block size so
+            case VhdxImage v -> info.put("cluster-size", (long) v.metadata().blockSize()); // QEMU too reports the block size
             default -> { } // RAW has no allocation unit of its own
         }
         BlockImage backing = image.backing();

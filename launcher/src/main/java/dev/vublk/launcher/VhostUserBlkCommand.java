@@ -12,6 +12,8 @@ import dev.vublk.block.raw.RawImage;
 import dev.vublk.control.ControlServer;
 import dev.vublk.control.DiskCommands;
 import dev.vublk.control.QmpClientCommand;
+import dev.vublk.metrics.MetricsAddress;
+import dev.vublk.metrics.MetricsServer;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
@@ -35,7 +37,7 @@ import picocli.CommandLine.Model.CommandSpec;
         sortOptions = false, usageHelpWidth = 100, subcommands = QmpClientCommand.class,
         description = "Serves a RAW, QCOW2 or VHDX image to a VMM as a vhost-user block device.")
 final class VhostUserBlkCommand implements Callable<Integer> {
-    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only-mode\", \"blk-file\"]}";
+    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
 
     static final class Endpoint {
         @Option(names = "--socket-path", paramLabel = "PATH", description = "Listen on this Unix socket.")
@@ -109,9 +111,14 @@ final class VhostUserBlkCommand implements Callable<Integer> {
     int reconnectDelay;
 
     @Option(names = "--control-socket", paramLabel = "PATH",
-            description = "Serve QMP commands (query-status, query-block, block_resize, ...) on this Unix socket,"
-                    + " mode 0600; 'vhost-user-blk qmp' is a client.")
+            description = "Serve QMP commands (query-status, query-block, query-stats, block_resize, ...) on this"
+                    + " Unix socket, mode 0600; 'vhost-user-blk qmp' is a client.")
     Path controlSocket;
+
+    @Option(names = "--metrics", paramLabel = "ADDR",
+            description = "Serve the statistics in the Prometheus text format at http://ADDR/metrics. ADDR is PORT,"
+                    + " HOST:PORT or [IPV6]:PORT; the host is " + MetricsAddress.DEFAULT_HOST + " unless given.")
+    String metrics;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
@@ -148,7 +155,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("vhost-user-blk: cannot open image: " + e.getMessage());
             return 1;
         }
-        logChain(image);
+        logStart(image, options);
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             BlkDisk disk = new BlkDisk(image, options);
@@ -157,7 +164,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             if (terminated.get()) {
                 return 0;
             }
-            try (ControlServer control = controlSocket == null ? null : ControlServer.start(controlSocket,
+            try (MetricsServer _ = metrics == null ? null
+                    : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics);
+                 ControlServer _ = controlSocket == null ? null : ControlServer.start(controlSocket,
                     DiskCommands.of(disk), new Version().getVersion()[0], server::stop)) {
                 server.run();
             }
@@ -180,9 +189,17 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
     }
 
-    private static void logChain(BlockImage image) {
+    /**
+     * The one line an operator reads to know what this process serves: the image chain with
+     * formats, sizes and cluster sizes, the endpoint, and every setting that shapes the device.
+     */
+    private void logStart(BlockImage image, BlkDeviceOptions options) {
         org.slf4j.Logger log = LoggerFactory.getLogger(VhostUserBlkCommand.class);
-        Images.describeChain(image).forEach(log::info);
+        log.info("serving {} on {}: {} queue(s) of up to {} entries, logical block {} bytes, write cache {},"
+                        + " direct I/O {}, serial \"{}\"{}", String.join("; ", Images.describeChain(image)),
+                endpoint.socketPath != null ? endpoint.socketPath : "inherited socket fd " + endpoint.fd,
+                options.numQueues(), options.maxQueueSize(), options.logicalBlockSize(), writeCache, direct ? "on" : "off", options.serial(),
+                NetworkVolumes.names(blkFile) ? ", reconnect delay " + reconnectDelay + " s" : "");
         if (image instanceof RawImage raw && raw.guardsFirstSector()) {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
                     + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());
@@ -216,6 +233,13 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         if (reconnectDelay < 0 || reconnectDelay > 3600) {
             throw new ParameterException(spec.commandLine(), "--reconnect-delay must be between 0 and 3600 seconds");
+        }
+        if (metrics != null) {
+            try {
+                MetricsAddress.parse(metrics);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--metrics: " + e.getMessage());
+            }
         }
         if (!NetworkVolumes.names(blkFile) && !Files.exists(Path.of(blkFile))) {
             throw new IllegalStateException("image " + blkFile + " does not exist");

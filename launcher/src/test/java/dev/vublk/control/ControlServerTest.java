@@ -101,7 +101,7 @@ class ControlServerTest {
                     c.request("{\"execute\": \"query-version\"}"));
             assertEquals("{\"return\": [{\"name\": \"block_resize\"}, {\"name\": \"block_set_io_throttle\"},"
                     + " {\"name\": \"qmp_capabilities\"}, {\"name\": \"query-block\"}, {\"name\": \"query-commands\"},"
-                    + " {\"name\": \"query-status\"}, {\"name\": \"query-version\"}, {\"name\": \"quit\"}]}",
+                    + " {\"name\": \"query-stats\"}, {\"name\": \"query-status\"}, {\"name\": \"query-version\"}, {\"name\": \"quit\"}]}",
                     c.request("{\"execute\": \"query-commands\"}"));
         }
     }

@@ -45,6 +45,9 @@ class ControlSocketOptionTest {
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().startsWith("{\"return\": [{\"device\": \"disk.raw\", \"locked\": false, \"removable\": false,"
                     + " \"inserted\": {\"file\": \"" + img + "\", \"ro\": false, \"drv\": \"raw\","), r.out());
+            r = QmpSubcommandTest.qmp(control, "query-stats");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().startsWith("{\"return\": {\"disk\": \"disk.raw\", \"size\": 1048576, \"total\": {"), r.out());
             r = QmpSubcommandTest.qmp(control, "quit");
             assertEquals(new LauncherTest.Result(0, "{\"return\": {}}" + System.lineSeparator(), ""), r);
             assertTrue(p.waitFor(60, TimeUnit.SECONDS), "backend did not stop after quit");

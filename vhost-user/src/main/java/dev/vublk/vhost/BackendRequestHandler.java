@@ -29,6 +29,8 @@ public final class BackendRequestHandler {
     private final GuestMemoryMap memory = new GuestMemoryMap();
     private long ackedFeatures;
     private long ackedProtocolFeatures;
+    /** Whether the connect line (negotiated features, first queue) was logged for this connection. */
+    private boolean announced;
     private int backendReqFd = -1;
     private InflightArea inflight;
     private DirtyLog dirtyLog;
@@ -168,6 +170,7 @@ public final class BackendRequestHandler {
             case RESET_OWNER, RESET_DEVICE -> {
                 stopAll();
                 device.reset();
+                announced = false;
                 for (Vring v : vrings) {
                     v.reset();
                 }
@@ -529,6 +532,13 @@ public final class BackendRequestHandler {
         try {
             device.startQueue(v, memory);
             v.running(true);
+            if (!announced) {
+                announced = true;
+                LOG.info("front-end started the device: features {}, protocol features {}, {} memory region(s),"
+                        + " queue {} of {} started first (size {})", device.featureNames(ackedFeatures),
+                        ProtocolFeatures.names(ackedProtocolFeatures), memory.regionCount(), v.index(),
+                        device.queueCount(), v.size());
+            }
         } catch (IOException e) {
             throw new Refused("cannot start queue " + v.index() + ": " + e.getMessage());
         }
