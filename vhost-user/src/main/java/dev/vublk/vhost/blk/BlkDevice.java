@@ -128,6 +128,15 @@ public final class BlkDevice implements VirtioDevice {
         LOG.info("device statistics: {} (since start)", stats);
     }
 
+    /** Queues started and not stopped since: whether the guest's I/O can run (the control socket's query-status). */
+    public int runningQueues() {
+        int n = 0;
+        for (BlkQueueThread q : queues) {
+            n += q != null ? 1 : 0;
+        }
+        return n;
+    }
+
     BlkDisk disk() { return disk; }
 
     BlockImage image() { return image; }
