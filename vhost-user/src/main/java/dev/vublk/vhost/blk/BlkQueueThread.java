@@ -307,6 +307,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         quiesce.park(this, () -> stopRequested);
         if (!stopRequested) {
             processAvailable();
+            publishUsed(); // requests refused while parsing completed already; the ring may stay quiet
         }
     }
 
