@@ -38,6 +38,14 @@ public interface BlockImage extends AutoCloseable {
         return null;
     }
 
+    /**
+     * The unit the format allocates in: a QCOW2 cluster, a VHDX block; 0 for formats that map
+     * every byte where it is (RAW).
+     */
+    default long allocationUnit() {
+        return 0;
+    }
+
     /** Offsets and lengths of guest requests must be multiples of this (512 or 4096). */
     int requestAlignment();
 

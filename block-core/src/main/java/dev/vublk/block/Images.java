@@ -56,15 +56,19 @@ public final class Images {
     }
 
     /**
-     * One line per image of the chain, top first: path, format, virtual size, access, and the
-     * files it names (for the startup log, so an operator sees every file the backend opened).
+     * One part per image of the chain, top first: path, format, virtual size, cluster or block
+     * size, access, and the files it names (the startup log joins them into its one line, so an
+     * operator sees every file the backend opened).
      */
     public static List<String> describeChain(BlockImage top) {
         List<String> lines = new ArrayList<>();
         for (BlockImage i = top; i != null; i = i.backing()) {
-            StringBuilder b = new StringBuilder(i == top ? "image " : "  backed by ").append(i.location())
-                    .append(": ").append(i.format()).append(", ").append(i.size()).append(" bytes, ")
-                    .append(i.readOnly() ? "read-only" : "read-write");
+            StringBuilder b = new StringBuilder(i == top ? "image " : "backed by ").append(i.location())
+                    .append(": ").append(i.format()).append(", ").append(i.size()).append(" bytes, ");
+            if (i.allocationUnit() > 0) {
+                b.append(i.format() == ImageFormat.VHDX ? "block " : "cluster ").append(i.allocationUnit()).append(" bytes, ");
+            }
+            b.append(i.readOnly() ? "read-only" : "read-write");
             if (i.externalDataFile() != null) {
                 b.append(", external data file ").append(i.externalDataFile());
             }

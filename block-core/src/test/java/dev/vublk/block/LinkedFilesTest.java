@@ -172,9 +172,10 @@ class LinkedFilesTest {
         assertMessage(e, "parent " + base, "deeper than 1");
         try (BlockImage image = Images.open(top, null, new ImageOptions(true, false, false, 0, 2))) {
             assertEquals(List.of(
-                    "image " + top + ": QCOW2, " + SIZE + " bytes, read-only, backing file " + child,
-                    "  backed by " + child + ": VHDX, " + SIZE + " bytes, read-only, parent " + base,
-                    "  backed by " + base + ": VHDX, " + SIZE + " bytes, read-only"), Images.describeChain(image));
+                    "image " + top + ": QCOW2, " + SIZE + " bytes, cluster 65536 bytes, read-only, backing file " + child,
+                    "backed by " + child + ": VHDX, " + SIZE + " bytes, block 2097152 bytes, read-only, parent " + base,
+                    "backed by " + base + ": VHDX, " + SIZE + " bytes, block 33554432 bytes, read-only"),
+                    Images.describeChain(image));
         }
     }
 
@@ -225,7 +226,7 @@ class LinkedFilesTest {
         Path top = dir.resolve("top.qcow2");
         QemuTools.create(top, "qcow2", "data_file=" + dir.resolve("data.raw"), SIZE);
         try (BlockImage image = Images.open(top, ImageFormat.QCOW2, ImageOptions.defaults())) {
-            assertEquals(List.of("image " + top + ": QCOW2, " + SIZE + " bytes, read-write, external data file "
+            assertEquals(List.of("image " + top + ": QCOW2, " + SIZE + " bytes, cluster 65536 bytes, read-write, external data file "
                     + dir.resolve("data.raw")), Images.describeChain(image));
         }
     }

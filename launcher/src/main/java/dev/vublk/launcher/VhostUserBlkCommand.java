@@ -9,6 +9,8 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.metrics.MetricsAddress;
+import dev.vublk.metrics.MetricsServer;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
@@ -32,7 +34,7 @@ import picocli.CommandLine.Model.CommandSpec;
         sortOptions = false, usageHelpWidth = 100,
         description = "Serves a RAW, QCOW2 or VHDX image to a VMM as a vhost-user block device.")
 final class VhostUserBlkCommand implements Callable<Integer> {
-    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only-mode\", \"blk-file\"]}";
+    static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
 
     static final class Endpoint {
         @Option(names = "--socket-path", paramLabel = "PATH", description = "Listen on this Unix socket.")
@@ -105,6 +107,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " they fail (default: ${DEFAULT-VALUE}).")
     int reconnectDelay;
 
+    @Option(names = "--metrics", paramLabel = "ADDR",
+            description = "Serve the statistics in the Prometheus text format at http://ADDR/metrics. ADDR is PORT,"
+                    + " HOST:PORT or [IPV6]:PORT; the host is " + MetricsAddress.DEFAULT_HOST + " unless given.")
+    String metrics;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
     String logLevel;
@@ -140,7 +147,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("vhost-user-blk: cannot open image: " + e.getMessage());
             return 1;
         }
-        logChain(image);
+        logStart(image, options);
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             BlkDisk disk = new BlkDisk(image, options);
@@ -149,7 +156,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             if (terminated.get()) {
                 return 0;
             }
-            server.run();
+            try (MetricsServer _ = metrics == null ? null
+                    : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics)) {
+                server.run();
+            }
         }
         return 0;
     }
@@ -169,9 +179,17 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
     }
 
-    private static void logChain(BlockImage image) {
+    /**
+     * The one line an operator reads to know what this process serves: the image chain with
+     * formats, sizes and cluster sizes, the endpoint, and every setting that shapes the device.
+     */
+    private void logStart(BlockImage image, BlkDeviceOptions options) {
         org.slf4j.Logger log = LoggerFactory.getLogger(VhostUserBlkCommand.class);
-        Images.describeChain(image).forEach(log::info);
+        log.info("serving {} on {}: {} queue(s) of up to {} entries, logical block {} bytes, write cache {},"
+                        + " direct I/O {}, serial \"{}\"{}", String.join("; ", Images.describeChain(image)),
+                endpoint.socketPath != null ? endpoint.socketPath : "inherited socket fd " + endpoint.fd,
+                options.numQueues(), options.maxQueueSize(), options.logicalBlockSize(), writeCache, direct ? "on" : "off", options.serial(),
+                NetworkVolumes.names(blkFile) ? ", reconnect delay " + reconnectDelay + " s" : "");
         if (image instanceof RawImage raw && raw.guardsFirstSector()) {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
                     + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());
@@ -205,6 +223,13 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         if (reconnectDelay < 0 || reconnectDelay > 3600) {
             throw new ParameterException(spec.commandLine(), "--reconnect-delay must be between 0 and 3600 seconds");
+        }
+        if (metrics != null) {
+            try {
+                MetricsAddress.parse(metrics);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--metrics: " + e.getMessage());
+            }
         }
         if (!NetworkVolumes.names(blkFile) && !Files.exists(Path.of(blkFile))) {
             throw new IllegalStateException("image " + blkFile + " does not exist");

@@ -31,6 +31,8 @@ public final class BackendRequestHandler {
     private final GuestMemoryMap memory = new GuestMemoryMap();
     private long ackedFeatures;
     private long ackedProtocolFeatures;
+    /** Whether the connect line (negotiated features, first queue) was logged for this connection. */
+    private boolean announced;
     /** The channel of SET_BACKEND_REQ_FD, also held by the device (which sends on it); null until given. */
     private BackendChannel backendChannel;
     private InflightArea inflight;
@@ -170,6 +172,7 @@ public final class BackendRequestHandler {
             case RESET_OWNER, RESET_DEVICE -> {
                 stopAll();
                 device.reset();
+                announced = false;
                 for (Vring v : vrings) {
                     v.reset();
                 }
@@ -546,6 +549,13 @@ public final class BackendRequestHandler {
         try {
             device.startQueue(v, memory);
             v.running(true);
+            if (!announced) {
+                announced = true;
+                LOG.info("front-end started the device: features {}, protocol features {}, {} memory region(s),"
+                        + " queue {} of {} started first (size {})", device.featureNames(ackedFeatures),
+                        ProtocolFeatures.names(ackedProtocolFeatures), memory.regionCount(), v.index(),
+                        device.queueCount(), v.size());
+            }
         } catch (IOException e) {
             throw new Refused("cannot start queue " + v.index() + ": " + e.getMessage());
         }

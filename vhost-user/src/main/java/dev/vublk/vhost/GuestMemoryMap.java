@@ -26,6 +26,11 @@ public final class GuestMemoryMap implements AutoCloseable {
         return regions.isEmpty();
     }
 
+    /** Regions mapped now. */
+    public int regionCount() {
+        return regions.size();
+    }
+
     /** SET_MEM_TABLE: all regions replaced at once; on any failure the old table stays. */
     void replaceAll(List<MemoryRegionDescriptor> table, int[] fds) throws Refused {
         List<MappedRegion> newMappings = new ArrayList<>();

@@ -24,4 +24,13 @@ public final class ProtocolFeatures {
     public static boolean has(long features, int b) {
         return (features & bit(b)) != 0;
     }
+
+    private static final String[] NAMES = {"MQ", "LOG_SHMFD", "RARP", "REPLY_ACK", "MTU", "BACKEND_REQ",
+        "CROSS_ENDIAN", "CRYPTO_SESSION", "PAGEFAULT", "CONFIG", "BACKEND_SEND_FD", "HOST_NOTIFIER",
+        "INFLIGHT_SHMFD", "RESET_DEVICE", "INBAND_NOTIFICATIONS", "CONFIGURE_MEM_SLOTS", "STATUS"};
+
+    /** The protocol feature bits set in {@code features}, by name ("bit N" for unknown ones), for logs. */
+    public static String names(long features) {
+        return BitNames.of(features, NAMES);
+    }
 }

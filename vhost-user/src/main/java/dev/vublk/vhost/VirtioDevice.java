@@ -23,6 +23,11 @@ public interface VirtioDevice {
     /** Applies a driver write to the config space; false when the write is not allowed. */
     boolean writeConfig(int offset, byte[] data);
 
+    /** Feature bits by name, for the log line at connect. */
+    default String featureNames(long features) {
+        return "0x" + Long.toHexString(features);
+    }
+
     /** The driver accepted these features (a subset of {@link #features()}). */
     void acknowledgeFeatures(long features);
 

@@ -238,6 +238,9 @@ public final class QcowImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.QCOW2; }
 
     @Override
+    public long allocationUnit() { return meta.clusterSize(); }
+
+    @Override
     public int requestAlignment() { return Math.max(512, directAlignment); }
 
     @Override

@@ -169,6 +169,9 @@ public final class VhdxImage implements BlockImage {
     public ImageFormat format() { return ImageFormat.VHDX; }
 
     @Override
+    public long allocationUnit() { return metadata.blockSize(); }
+
+    @Override
     public int requestAlignment() { return Math.max(metadata.logicalSectorSize(), directAlignment); }
 
     /** What O_DIRECT needs of guest buffers; the worker bounces buffers that miss it. */

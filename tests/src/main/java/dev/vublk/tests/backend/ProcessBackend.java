@@ -36,7 +36,7 @@ public final class ProcessBackend implements RunningBackend {
                 "--socket-path", socket.toString(), "--blk-file", spec.location(),
                 "--format", spec.format(), "--num-queues", Integer.toString(spec.numQueues()),
                 "--logical-block-size", Integer.toString(spec.logicalBlockSize()),
-                "--write-cache", spec.writeCache() ? "on" : "off", "--log-level", "warn"));
+                "--write-cache", spec.writeCache() ? "on" : "off", "--log-level", "info"));
         if (spec.readOnly()) {
             cmd.add("--read-only");
         }

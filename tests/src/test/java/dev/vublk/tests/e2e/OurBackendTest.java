@@ -197,5 +197,16 @@ class OurBackendTest {
         p.process().destroy(); // SIGTERM
         assertTrue(p.process().waitFor(20, TimeUnit.SECONDS));
         assertEquals(0, p.process().exitValue(), p.log());
+        // Each connection logs one line with what was negotiated.
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("front-end started the device: features \\[([A-Z_0-9 ]+)],"
+                + " protocol features \\[([A-Z_ ]+)], 1 memory region\\(s\\), queue [01] of 2 started first \\(size \\d+\\)")
+                .matcher(p.log());
+        int lines = 0;
+        while (m.find()) {
+            lines++;
+            assertTrue((" " + m.group(1) + " ").contains(" VERSION_1 ") && m.group(1).contains("MQ"), m.group());
+            assertTrue((" " + m.group(2) + " ").contains(" REPLY_ACK "), m.group());
+        }
+        assertEquals(2, lines, p.log());
     }
 }

@@ -114,6 +114,11 @@ public final class BlkDevice implements VirtioDevice {
     }
 
     @Override
+    public String featureNames(long features) {
+        return BlkFeatures.names(features);
+    }
+
+    @Override
     public void acknowledgeFeatures(long features) {
         ackedFeatures = features;
     }

@@ -16,13 +16,14 @@ public final class BlkDisk {
 
     private final BlockImage image;
     private final BlkDeviceOptions options;
-    private final BlkStats stats = new BlkStats();
+    private final BlkStats stats;
     private volatile IoLimits limits = IoLimits.NONE;
     private volatile BlkDevice connected;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
         this.image = image;
         this.options = options;
+        this.stats = new BlkStats(options.numQueues());
     }
 
     /**
@@ -48,9 +49,14 @@ public final class BlkDisk {
         return options;
     }
 
-    /** Counters over the process's lifetime, shared by every connection's queues. */
+    /** Counters over the process's lifetime, per queue index, continued by every connection's queues. */
     public BlkStats stats() {
         return stats;
+    }
+
+    /** A snapshot of the statistics with the disk's name, size and limits now. */
+    public DiskStatistics statistics() {
+        return stats.snapshot(options.serial(), size(), limits);
     }
 
     /** The guest-visible size in bytes. */

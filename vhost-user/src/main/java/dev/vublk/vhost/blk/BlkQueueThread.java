@@ -2,7 +2,6 @@ package dev.vublk.vhost.blk;
 
 import static dev.vublk.vhost.blk.BlkRequestType.S_IOERR;
 import static dev.vublk.vhost.blk.BlkRequestType.S_OK;
-import static dev.vublk.vhost.blk.BlkRequestType.S_UNSUPP;
 
 import dev.vublk.block.BlockWorker;
 import dev.vublk.uring.Errno;
@@ -73,6 +72,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private final CompletableFuture<Void> started = new CompletableFuture<>();
     private final ArrayDeque<BlkRequest> pool = new ArrayDeque<>();
     private final BlkRequestParser parser;
+    /** This queue index's lifetime counters; only this thread writes them. */
+    private final QueueStats stats;
     private final InflightQueue inflight;
     /** Non-null while migration logs every guest write (VHOST_F_LOG_ALL with a log set). */
     private final DirtyLog writeLog;
@@ -108,6 +109,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         this.index = vring.index();
         this.kick = vring.kick();
         this.parser = new BlkRequestParser(device);
+        this.stats = device.stats().queue(index);
         this.inflight = vring.inflight();
         this.writeLog = vring.logAll() ? vring.dirtyLog() : null;
         this.usedLog = vring.usedRingLog();
@@ -183,6 +185,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         } catch (Throwable t) {
             drained = fail(t);
         } finally {
+            stats.dropped(inFlight); // none after a stop; after a failure, the requests it never completed
             if (drained) {
                 closeRing();
                 arena.close();
@@ -402,6 +405,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private void startRequest() {
         BlkRequest r = pool.isEmpty() ? new BlkRequest(this, iovecsPerRequest()) : pool.pop();
         inFlight++;
+        r.takenNanos = System.nanoTime();
+        stats.taken();
         if (inflight != null) {
             inflight.taken(chain.head());
         }
@@ -410,19 +415,17 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
 
     @Override
     public void finish(BlkRequest r, byte status, int errno) {
+        // A failed queue never tells the guest, so the request counts as failed.
+        stats.completed(RequestKind.of(r.type), failed ? RequestStatus.IOERR : RequestStatus.of(status),
+                r.data.totalBytes(), System.nanoTime() - r.takenNanos);
         if (failed) {
             // Guest memory may be gone and the rings are no longer ours: only release the request.
             inFlight--;
             pool.push(r);
             return;
         }
-        if (status == S_IOERR) {
-            device.stats().errors.increment();
-            if (errno != 0) {
-                LOG.debug("queue {}: request type {} failed: {}", index, r.type, Errno.name(errno));
-            }
-        } else if (status == S_UNSUPP) {
-            device.stats().unsupported.increment();
+        if (status == S_IOERR && errno != 0) {
+            LOG.debug("queue {}: request type {} failed: {}", index, r.type, Errno.name(errno));
         }
         if (r.statusAddress != 0) {
             r.writeStatus(status);
@@ -450,6 +453,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
 
     @Override
     public void releaseUnstarted(BlkRequest r) {
+        stats.dropped(1);
         inFlight--;
         pool.push(r);
     }

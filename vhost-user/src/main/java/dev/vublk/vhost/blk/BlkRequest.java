@@ -28,6 +28,8 @@ final class BlkRequest implements IoCompletion {
     long statusAddress;
     /** Bytes the device writes into the chain's writable buffers, status included. */
     int usedLength;
+    /** System.nanoTime() when the queue took the request: where its latency starts. */
+    long takenNanos;
     private int pending;
     private int firstError;
     private boolean flushAfter;

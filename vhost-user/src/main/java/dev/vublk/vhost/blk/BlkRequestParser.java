@@ -73,7 +73,6 @@ final class BlkRequestParser {
         r.type = scratch.get(U32, 0);
         long sector = scratch.get(U64, 8);
         BlockWorker worker = r.worker();
-        BlkStats stats = device.stats();
         switch (r.type) {
             case IN -> {
                 long length = chain.writableBytes() - 1;
@@ -82,8 +81,6 @@ final class BlkRequestParser {
                     owner.finish(r, S_IOERR, 0);
                     return;
                 }
-                stats.reads.increment();
-                stats.bytesRead.add(length);
                 r.usedLength = (int) (length + 1);
                 r.expect();
                 worker.read(offset, r.data, r, 0);
@@ -96,8 +93,6 @@ final class BlkRequestParser {
                     owner.finish(r, S_IOERR, 0);
                     return;
                 }
-                stats.writes.increment();
-                stats.bytesWritten.add(length);
                 r.expect();
                 if (device.writeThrough()) {
                     r.flushAfter();
@@ -105,12 +100,10 @@ final class BlkRequestParser {
                 worker.write(offset, r.data, r, 0);
             }
             case FLUSH -> {
-                stats.flushes.increment();
                 r.expect();
                 worker.flush(r, 0);
             }
             case GET_ID -> {
-                stats.getIds.increment();
                 int n = (int) Math.min(BlkConfig.ID_BYTES, chain.writableBytes() - 1);
                 chain.write(serial, 0, 0, n);
                 r.usedLength = n + 1;
@@ -223,7 +216,6 @@ final class BlkRequestParser {
             segOffsets[i] = offset;
             segLengths[i] = sectors << 9;
         }
-        (discard ? device.stats().discards : device.stats().writeZeroes).increment();
         for (int i = 0; i < count; i++) {
             r.expect(); // all counted first: a segment may complete before the next one starts
         }

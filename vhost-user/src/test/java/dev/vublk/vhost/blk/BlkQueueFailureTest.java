@@ -108,6 +108,10 @@ class BlkQueueFailureTest {
 
         device.stopQueue(vrings.get(0)); // returns: the failed thread has ended
         assertEquals(2, vrings.get(0).base(), "both requests were taken from the ring");
+        QueueStatistics stats = device.disk().statistics().queues().get(0);
+        assertEquals(1, stats.requests(RequestKind.READ, RequestStatus.IOERR), "the gated read failed with its queue");
+        assertEquals(1, stats.dropped(), "the faulting read never completed");
+        assertEquals(0, stats.inFlight());
     }
 
     @Test
