@@ -114,7 +114,7 @@ public final class BlkDisk {
         long unit = Math.max(512, Math.max(options.logicalBlockSize(), image.requestAlignment()));
         if (newSize <= 0 || newSize % unit != 0) {
             throw new IllegalArgumentException("size " + newSize + " is not a positive multiple of " + unit
-                    + " bytes (the logical block size)");
+                    + " bytes (the logical block size and the image's request alignment)");
         }
         if (newSize < oldSize && image.backing() != null) {
             throw new UnsupportedOperationException(image.location() + " has the backing image "

@@ -139,6 +139,18 @@ class BlkDiskResizeTest {
         assertEquals(OLD_SIZE, readOnly.size());
     }
 
+    @Test
+    void anImageWithABackingFileGrowsButDoesNotShrink() throws Exception {
+        FakeImage image = new FakeImage(OLD_SIZE, false, ring -> null);
+        image.backing = new FakeImage(OLD_SIZE, true, ring -> null);
+        BlkDisk disk = new BlkDisk(image, new BlkDeviceOptions(1, 64, "s", 512, true));
+        String shrink = assertThrows(UnsupportedOperationException.class, () -> disk.resize(OLD_SIZE / 2)).getMessage();
+        assertTrue(shrink.contains("backing image"), shrink);
+        assertEquals(OLD_SIZE, disk.size());
+        disk.resize(NEW_SIZE);
+        assertEquals(NEW_SIZE, disk.size());
+    }
+
     private static DriverBuffer read(BlkGuest g, long sector) {
         DriverBuffer status = g.status();
         g.submitIndirect(List.of(g.header(IN, sector), DriverBuffer.writable(g.data(512), 512), status));

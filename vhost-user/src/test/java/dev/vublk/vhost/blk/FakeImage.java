@@ -15,6 +15,8 @@ import java.util.function.LongConsumer;
 final class FakeImage implements BlockImage {
     private volatile long size;
     volatile LongConsumer onResize = newSize -> {};
+    /** What {@link #backing()} answers: null, or an image standing for a backing file. */
+    volatile BlockImage backing;
     private final boolean readOnly;
     private final Function<IoUring, BlockWorker> workers;
 
@@ -31,6 +33,8 @@ final class FakeImage implements BlockImage {
     @Override public ImageFormat format() { return ImageFormat.RAW; }
 
     @Override public java.nio.file.Path path() { return java.nio.file.Path.of("fake.img"); }
+
+    @Override public BlockImage backing() { return backing; }
 
     @Override public int requestAlignment() { return 512; }
 
