@@ -19,9 +19,9 @@ class BackendChannelTest {
 
     @Test
     void configChangeAsksForAnAckWithReplyAckAndTakesAZeroStatusAsSuccess() throws Exception {
-        UnixSocket[] pair = UnixSocket.pair();
-        try (BackendChannel channel = new BackendChannel(pair[0], CONFIG_AND_ACK, BackendChannel.DEFAULT_TIMEOUT);
-             UnixSocket frontEnd = pair[1]) {
+        try (Ends ends = Ends.open(CONFIG_AND_ACK, BackendChannel.DEFAULT_TIMEOUT)) {
+            BackendChannel channel = ends.channel();
+            UnixSocket frontEnd = ends.frontEnd();
             CompletableFuture<BackendChannel.Outcome> sent = CompletableFuture.supplyAsync(channel::configChanged);
             MessageHeader h = receiveHeader(frontEnd);
             assertEquals(new MessageHeader(2, MessageHeader.VERSION | MessageHeader.NEED_REPLY, 0), h);
@@ -36,9 +36,9 @@ class BackendChannelTest {
 
     @Test
     void withoutReplyAckTheMessageGoesWithoutNeedReplyAndNothingIsAwaited() throws Exception {
-        UnixSocket[] pair = UnixSocket.pair();
-        try (BackendChannel channel = new BackendChannel(pair[0], bit(ProtocolFeatures.CONFIG), BackendChannel.DEFAULT_TIMEOUT);
-             UnixSocket frontEnd = pair[1]) {
+        try (Ends ends = Ends.open(bit(ProtocolFeatures.CONFIG), BackendChannel.DEFAULT_TIMEOUT)) {
+            BackendChannel channel = ends.channel();
+            UnixSocket frontEnd = ends.frontEnd();
             assertEquals(BackendChannel.Outcome.SENT, channel.configChanged());
             assertEquals(new MessageHeader(2, MessageHeader.VERSION, 0), receiveHeader(frontEnd));
         }
@@ -46,9 +46,9 @@ class BackendChannelTest {
 
     @Test
     void withoutConfigNothingIsSent() throws Exception {
-        UnixSocket[] pair = UnixSocket.pair();
-        try (BackendChannel channel = new BackendChannel(pair[0], bit(ProtocolFeatures.REPLY_ACK), SHORT);
-             UnixSocket frontEnd = pair[1]) {
+        try (Ends ends = Ends.open(bit(ProtocolFeatures.REPLY_ACK), SHORT)) {
+            BackendChannel channel = ends.channel();
+            UnixSocket frontEnd = ends.frontEnd();
             assertEquals(BackendChannel.Outcome.NOT_NEGOTIATED, channel.configChanged());
             frontEnd.shutdownOutput();
             channel.close();
@@ -58,8 +58,9 @@ class BackendChannelTest {
 
     @Test
     void aFrontEndThatNeverAnswersCostsOneTimeoutAndTheChannelIsGivenUp() throws Exception {
-        UnixSocket[] pair = UnixSocket.pair();
-        try (BackendChannel channel = new BackendChannel(pair[0], CONFIG_AND_ACK, SHORT); UnixSocket frontEnd = pair[1]) {
+        try (Ends ends = Ends.open(CONFIG_AND_ACK, SHORT)) {
+            BackendChannel channel = ends.channel();
+            UnixSocket frontEnd = ends.frontEnd();
             assertEquals(BackendChannel.Outcome.FAILED, channel.configChanged());
             receiveHeader(frontEnd);
             // A late ack must not be taken as the answer to the next request: the channel ends,
@@ -71,9 +72,9 @@ class BackendChannelTest {
 
     @Test
     void aWrongAnswerFailsTheRequest() throws Exception {
-        UnixSocket[] pair = UnixSocket.pair();
-        try (BackendChannel channel = new BackendChannel(pair[0], CONFIG_AND_ACK, BackendChannel.DEFAULT_TIMEOUT);
-             UnixSocket frontEnd = pair[1]) {
+        try (Ends ends = Ends.open(CONFIG_AND_ACK, BackendChannel.DEFAULT_TIMEOUT)) {
+            BackendChannel channel = ends.channel();
+            UnixSocket frontEnd = ends.frontEnd();
             CompletableFuture<BackendChannel.Outcome> sent = CompletableFuture.supplyAsync(channel::configChanged);
             receiveHeader(frontEnd);
             reply(frontEnd, 1, 0); // an ack for IOTLB_MSG, not for CONFIG_CHANGE_MSG
@@ -91,6 +92,20 @@ class BackendChannelTest {
             channel.close();
             assertEquals(BackendChannel.Outcome.FAILED, sent.get(30, TimeUnit.SECONDS));
             assertEquals(BackendChannel.Outcome.FAILED, channel.configChanged(), "nothing is sent on a closed channel");
+        }
+    }
+
+    /** A channel over one end of a socketpair and the front-end's end, closed together. */
+    private record Ends(BackendChannel channel, UnixSocket frontEnd) implements AutoCloseable {
+        static Ends open(long features, Duration timeout) throws Exception {
+            UnixSocket[] pair = UnixSocket.pair();
+            return new Ends(new BackendChannel(pair[0], features, timeout), pair[1]);
+        }
+
+        @Override
+        public void close() {
+            channel.close();
+            frontEnd.close();
         }
     }
 
