@@ -3,8 +3,13 @@ package dev.vublk.tests.vm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vublk.control.ControlServer;
+import dev.vublk.control.DiskCommands;
+import dev.vublk.launcher.Main;
 import dev.vublk.tests.backend.BackendSpec;
 import dev.vublk.tests.backend.InProcessBackend;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeAll;
@@ -13,8 +18,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A running Linux guest sees its disk grow: the backend (in this JVM) resizes the image while
- * the guest waits, QEMU hears CONFIG_CHANGE_MSG and tells the driver, and /sys/block/vda/size
+ * A running Linux guest sees its disk grow: an operator's {@code vhost-user-blk qmp ... block_resize}
+ * reaches the backend's control socket, the backend (in this JVM) resizes the image while the
+ * guest waits, QEMU hears CONFIG_CHANGE_MSG and tells the driver, and /sys/block/vda/size
  * changes without a reboot; the data written before reads back, the new space takes data.
  */
 @Tag("vm")
@@ -31,12 +37,6 @@ class OnlineResizeVmTest {
         kit = GuestKit.get();
     }
 
-    /** What makes the backend resize: here a call into the in-process disk; a QMP client would do as well. */
-    @FunctionalInterface
-    interface ResizeTrigger {
-        void resize(long bytes) throws Exception;
-    }
-
     @Test
     void aRunningGuestSeesTheNewSizeWithItsDataIntact() throws Exception {
         String format = "qcow2";
@@ -47,15 +47,20 @@ class OnlineResizeVmTest {
         GuestResult r;
         try (InProcessBackend backend = InProcessBackend.start(
                 new BackendSpec(image, format, 1, false, "resize", 512, true), vm.socketPath());
+             ControlServer control = ControlServer.start(dir.resolve("qmp.sock"), DiskCommands.of(backend.disk()),
+                     "test", () -> { });
              RunningVm guest = vm.start(spec, vm.socketPath())) {
-            ResizeTrigger trigger = backend.disk()::resize;
             long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
             while (!guest.serial().results().containsKey("written")) {
                 assertTrue(System.nanoTime() < deadline && guest.isAlive(),
                         "guest never wrote its pattern:\n" + guest.serial().tailText(40));
                 Thread.sleep(100);
             }
-            trigger.resize(AFTER);
+            StringWriter out = new StringWriter(), err = new StringWriter();
+            int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), "qmp", "--control-socket",
+                    dir.resolve("qmp.sock").toString(), "block_resize", "device=resize", "size=" + AFTER);
+            assertEquals(0, code, out + " " + err);
+            assertEquals("{\"return\": {}}", out.toString().strip());
             r = guest.await();
             if (!r.passed()) {
                 throw VmRunner.failure(r, "");
