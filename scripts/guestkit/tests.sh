@@ -219,6 +219,31 @@ test_restart() {
   test_read_pattern
 }
 
+# Online resize: write the pattern durably, announce the size, wait (vu_wait seconds at most)
+# for the host to resize the disk under the running guest, then read the pattern back and
+# write and read 1 MiB past the old end. The host triggers the resize once it sees "written".
+test_resize() {
+  local before after waited=0 limit tail
+  test_write_pattern || return 1
+  before="$(cat $SYS/size)"
+  result size_before $(( before * 512 ))
+  result written yes
+  limit="$(param vu_wait 120)"
+  while [ "$(cat $SYS/size)" = "$before" ]; do
+    [ "$waited" -ge "$limit" ] && { result resized no; return 1; }
+    sleep 1
+    waited=$((waited + 1))
+  done
+  after="$(cat $SYS/size)"
+  result size_after $(( after * 512 ))
+  test_read_pattern || return 1
+  [ "$after" -ge $(( before + 2048 )) ] || return 0 # no room past the old end to try
+  tail=$(( before / 2048 ))
+  result tail_pattern_sha256 "$(pattern 77 1 | sha256sum | cut -d' ' -f1)"
+  pattern 77 1 | dd of=$DISK bs=1M seek="$tail" oflag=direct conv=fsync 2>/dev/null || { result tail_write failed; return 1; }
+  result tail_sha256 "$(dd if=$DISK bs=1M skip="$tail" count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+}
+
 # Discard alone (no rewrite afterwards), so the host can see the image give the space back.
 test_trim() {
   local mib

@@ -60,9 +60,7 @@ public final class QueryStats implements QmpCommand {
 
     @Override
     public Object execute(Map<String, Object> arguments) throws QmpException {
-        if (!arguments.isEmpty()) {
-            throw new QmpException("Parameter '" + arguments.keySet().iterator().next() + "' is unexpected");
-        }
+        new QmpArguments(arguments).noOthers();
         DiskStatistics d = statistics.get();
         Map<String, Object> reply = new LinkedHashMap<>();
         reply.put("disk", d.serial());

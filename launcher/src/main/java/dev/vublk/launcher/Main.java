@@ -11,7 +11,8 @@ public final class Main {
         System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
     }
 
-    static int run(PrintWriter out, PrintWriter err, String... args) {
+    /** Runs the command (or its {@code qmp} client) in this JVM, as {@link #main} would, returning the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new VhostUserBlkCommand());
         cl.setOut(out);
         cl.setErr(err);

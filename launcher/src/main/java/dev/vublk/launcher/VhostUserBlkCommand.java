@@ -9,6 +9,9 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.control.ControlServer;
+import dev.vublk.control.DiskCommands;
+import dev.vublk.control.QmpClientCommand;
 import dev.vublk.metrics.MetricsAddress;
 import dev.vublk.metrics.MetricsServer;
 import dev.vublk.uring.UnixListener;
@@ -33,7 +36,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** The {@code vhost-user-blk} command, following the vhost-user spec's back-end program conventions. */
 @Command(name = "vhost-user-blk", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        sortOptions = false, usageHelpWidth = 100,
+        sortOptions = false, usageHelpWidth = 100, subcommands = QmpClientCommand.class,
         description = "Serves a RAW, QCOW2 or VHDX image to a VMM as a vhost-user block device.")
 final class VhostUserBlkCommand implements Callable<Integer> {
     static final String CAPABILITIES = "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}";
@@ -109,6 +112,11 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " they fail (default: ${DEFAULT-VALUE}).")
     int reconnectDelay;
 
+    @Option(names = "--control-socket", paramLabel = "PATH",
+            description = "Serve QMP commands (query-status, query-block, query-stats, block_resize, ...) on this"
+                    + " Unix socket, mode 0600; 'vhost-user-blk qmp' is a client.")
+    Path controlSocket;
+
     @Option(names = "--metrics", paramLabel = "ADDR",
             description = "Serve the statistics in the Prometheus text format at http://ADDR/metrics. ADDR is PORT,"
                     + " HOST:PORT or [IPV6]:PORT; the host is " + MetricsAddress.DEFAULT_HOST + " unless given.")
@@ -164,7 +172,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                 return 0;
             }
             try (MetricsServer _ = metrics == null ? null
-                    : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics)) {
+                    : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics);
+                 ControlServer _ = controlSocket == null ? null : ControlServer.start(controlSocket,
+                    DiskCommands.of(disk), new Version().getVersion()[0], server::stop)) {
                 server.run();
             }
         }

@@ -17,9 +17,10 @@ class LauncherTest {
     @TempDir
     Path dir;
 
-    private record Result(int code, String out, String err) {}
+    record Result(int code, String out, String err) {}
 
-    private static Result run(String... args) {
+    /** Runs the command in this JVM; the other launcher tests use it too. */
+    static Result run(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);

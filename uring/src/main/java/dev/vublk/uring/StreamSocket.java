@@ -18,7 +18,7 @@ import java.time.Duration;
 public final class StreamSocket implements AutoCloseable {
     private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOCK_NONBLOCK = 0x800, SHUT_RDWR = 2;
     private static final int F_GETFL = 3, F_SETFL = 4, POLLOUT = 4;
-    private static final int SOL_SOCKET = 1, SO_ERROR = 4, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, IPPROTO_TCP = 6, TCP_NODELAY = 1;
+    private static final int SOL_SOCKET = 1, SO_ERROR = 4, IPPROTO_TCP = 6, TCP_NODELAY = 1;
     private static final int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
 
     private final int fd;
@@ -61,7 +61,7 @@ public final class StreamSocket implements AutoCloseable {
         try {
             s.connectWithin(addr, size, timeout);
             s.setBlocking();
-            s.setTimeout(timeout);
+            SocketTimeouts.set(s.fd, timeout, peer);
             return s;
         } catch (NativeException e) {
             s.close();
@@ -138,16 +138,6 @@ public final class StreamSocket implements AutoCloseable {
     private void setBlocking() throws NativeException {
         int flags = (int) Libc.call("fcntl(F_GETFL)", peer, Libc.FCNTL, fd, F_GETFL, 0);
         Libc.call("fcntl(F_SETFL)", peer, Libc.FCNTL, fd, F_SETFL, flags & ~SOCK_NONBLOCK);
-    }
-
-    private void setTimeout(Duration timeout) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment tv = arena.allocate(16, 8);
-            tv.set(ValueLayout.JAVA_LONG, 0, timeout.toSeconds());
-            tv.set(ValueLayout.JAVA_LONG, 8, timeout.toNanosPart() / 1000);
-            Libc.call("setsockopt(SO_RCVTIMEO)", peer, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
-            Libc.call("setsockopt(SO_SNDTIMEO)", peer, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_SNDTIMEO, tv, 16);
-        }
     }
 
     private int getInt(int level, int option, String what) throws NativeException {

@@ -190,6 +190,14 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * Bounds every later blocking send and receive: past {@code timeout} they fail with EAGAIN
+     * instead of waiting on a peer that stopped reading or never answers.
+     */
+    public void setTimeouts(java.time.Duration timeout) throws NativeException {
+        SocketTimeouts.set(fd, timeout, "unix socket fd " + fd);
+    }
+
     /** Wakes a thread blocked in {@link #receive} without closing the descriptor yet. */
     public void shutdown() {
         try {

@@ -5,6 +5,8 @@ import static dev.vublk.vhost.ProtocolFeatures.has;
 
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.Fds;
+import dev.vublk.uring.NativeException;
+import dev.vublk.uring.UnixSocket;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -31,7 +33,8 @@ public final class BackendRequestHandler {
     private long ackedProtocolFeatures;
     /** Whether the connect line (negotiated features, first queue) was logged for this connection. */
     private boolean announced;
-    private int backendReqFd = -1;
+    /** The channel of SET_BACKEND_REQ_FD, also held by the device (which sends on it); null until given. */
+    private BackendChannel backendChannel;
     private InflightArea inflight;
     private DirtyLog dirtyLog;
 
@@ -93,8 +96,7 @@ public final class BackendRequestHandler {
             memory.close();
             closeInflight();
             replaceDirtyLog(null);
-            Fds.closeQuietly(backendReqFd);
-            backendReqFd = -1;
+            replaceBackendChannel(null);
         }
     }
 
@@ -306,9 +308,14 @@ public final class BackendRequestHandler {
             case SET_BACKEND_REQ_FD -> {
                 RequestChecks.fds(m, 1);
                 RequestChecks.socket(m.fds()[0]);
-                Fds.closeQuietly(backendReqFd);
-                backendReqFd = m.fds()[0];
+                int fd = m.fds()[0];
                 ownFds(m);
+                try {
+                    replaceBackendChannel(new BackendChannel(UnixSocket.adopt(fd), ackedProtocolFeatures,
+                            BackendChannel.DEFAULT_TIMEOUT));
+                } catch (NativeException e) {
+                    throw new Refused("cannot use the backend channel: " + e.getMessage());
+                }
                 yield null;
             }
             case SET_LOG_BASE -> {
@@ -372,6 +379,16 @@ public final class BackendRequestHandler {
      * The message's descriptors now belong to the back-end's state: error paths must not close
      * them. From here on the message's array holds only descriptors nobody else owns or closed.
      */
+    /** The device sends on the new channel from now on; the old one is closed once no sender is inside. */
+    private void replaceBackendChannel(BackendChannel channel) {
+        BackendChannel old = backendChannel;
+        backendChannel = channel;
+        device.backendChannel(channel);
+        if (old != null) {
+            old.close();
+        }
+    }
+
     private static void ownFds(Message m) {
         java.util.Arrays.fill(m.fds(), -1);
     }

@@ -37,6 +37,12 @@ public interface VirtioDevice {
     /** Stops serving a ring after completing what is in flight; records last_avail_idx in the vring. */
     void stopQueue(Vring vring);
 
+    /**
+     * The channel for back-end-initiated requests (SET_BACKEND_REQ_FD), or null when the
+     * connection has none any more; the handler closes a replaced channel.
+     */
+    default void backendChannel(BackendChannel channel) {}
+
     /** Everything returns to the state right after connecting; all queues are already stopped. */
     void reset();
 }

@@ -170,6 +170,43 @@ class BackendRequestHandlerTest {
         stillServes();
     }
 
+    /**
+     * The device sends on the channel SET_BACKEND_REQ_FD gave, with the features negotiated
+     * before; a second channel replaces it, and the device loses it when the connection ends.
+     */
+    @Test
+    void theDeviceGetsTheBackendChannelAndLosesItWithTheConnection() throws Exception {
+        UnixSocket[] first = UnixSocket.pair(), second = UnixSocket.pair();
+        try {
+            assertEquals(0, h.ack(MessageType.SET_BACKEND_REQ_FD, null, first[0].fd()));
+            BackendChannel one = device.channel;
+            assertNotNull(one);
+            assertEquals(0, h.ack(MessageType.SET_BACKEND_REQ_FD, null, second[0].fd()));
+            BackendChannel two = device.channel;
+            assertNotNull(two);
+            assertEquals(BackendChannel.Outcome.FAILED, one.configChanged(), "the replaced channel is closed");
+
+            java.util.concurrent.CompletableFuture<BackendChannel.Outcome> sent =
+                    java.util.concurrent.CompletableFuture.supplyAsync(two::configChanged);
+            java.lang.foreign.MemorySegment b = java.lang.foreign.Arena.ofAuto().allocate(20, 8);
+            second[1].receiveFully(b, MessageHeader.SIZE);
+            MessageHeader got = MessageHeader.decode(b.asSlice(0, MessageHeader.SIZE).asByteBuffer());
+            assertEquals(new MessageHeader(2, MessageHeader.VERSION | MessageHeader.NEED_REPLY, 0), got);
+            new MessageHeader(2, MessageHeader.REPLY | MessageHeader.VERSION, 8).encode(b.asSlice(0, 12).asByteBuffer());
+            second[1].send(b, 20);
+            assertEquals(BackendChannel.Outcome.ACKED, sent.get(10, java.util.concurrent.TimeUnit.SECONDS));
+
+            h.close();
+            h = new HandlerHarness(new MockDevice()); // tearDown closes a harness of its own
+            assertNull(device.channel, "the connection ended");
+            assertEquals(BackendChannel.Outcome.FAILED, two.configChanged(), "its channel is closed");
+        } finally {
+            for (UnixSocket s : new UnixSocket[] {first[0], first[1], second[0], second[1]}) {
+                s.close();
+            }
+        }
+    }
+
     @Test
     void malformedMemoryTablesAreRefused() throws Exception {
         int small = MemFd.create("small", 64 << 10);

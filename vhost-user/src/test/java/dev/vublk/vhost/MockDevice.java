@@ -45,6 +45,11 @@ final class MockDevice implements VirtioDevice {
 
     @Override public void reset() {}
 
+    /** The backend channel the handler handed over last (null once the connection ended). */
+    volatile BackendChannel channel;
+
+    @Override public void backendChannel(BackendChannel c) { channel = c; }
+
     synchronized List<String> events() {
         return List.copyOf(events);
     }

@@ -61,7 +61,7 @@ public record QcowHeader(
     /** The L1 entries needed to map {@code virtualSize} bytes with this geometry. */
     public long l1EntriesFor(long virtualSize) {
         long perL2 = (long) l2Entries() << clusterBits;
-        return (virtualSize + perL2 - 1) / perL2;
+        return Math.ceilDiv(virtualSize, perL2); // virtualSize + perL2 - 1 overflows for sizes near 2^63
     }
 
     /** Reads the header from the first cluster of an image; {@code fileSize} bounds every offset. */

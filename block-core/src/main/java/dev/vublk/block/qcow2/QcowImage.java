@@ -276,6 +276,10 @@ public final class QcowImage implements BlockImage {
         if (newSize < 0 || newSize % 512 != 0) {
             throw new ImageException(path, "size " + newSize + " is not a multiple of 512");
         }
+        if (newSize < size() && meta.header().nbSnapshots() > 0) {
+            // Dropping the active mappings would release clusters the snapshots' L2 tables still name.
+            throw new UnsupportedOperationException(path + " has internal snapshots; it can grow but not shrink");
+        }
         meta.resize(newSize);
     }
 

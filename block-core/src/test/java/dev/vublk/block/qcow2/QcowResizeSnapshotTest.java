@@ -2,6 +2,7 @@ package dev.vublk.block.qcow2;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vublk.block.BlockImage;
@@ -49,6 +50,36 @@ class QcowResizeSnapshotTest {
         }
         QemuTools.assertCheckClean(img, "qcow2", false);
         assertTrue(QemuTools.img("info", img.toString()).contains("2 MiB"));
+    }
+
+    /**
+     * A size near 2^63 is refused by the L1 limit (its entry count once overflowed to a negative
+     * number and the header took the size); with an internal snapshot the image grows but does
+     * not shrink, since the snapshot's L2 tables still name the clusters past the new end.
+     */
+    @Test
+    void hugeSizesAndShrinkingUnderASnapshotAreRefused() throws Exception {
+        Path img = dir.resolve("h.qcow2");
+        QemuTools.create(img, "qcow2", null, 8L << 20);
+        QemuTools.io(img, "qcow2", "write -P 0x61 6M 1M");
+        QemuTools.img("snapshot", "-c", "snap1", img.toString());
+        try (BlockImage image = Images.open(img, ImageFormat.QCOW2, ImageOptions.defaults())) {
+            String huge = assertThrows(java.io.IOException.class, () -> image.resize(Long.MAX_VALUE & ~511L)).getMessage();
+            assertTrue(huge.contains("L1 table larger than the qcow2 limit"), huge);
+            String shrink = assertThrows(UnsupportedOperationException.class, () -> image.resize(4L << 20)).getMessage();
+            assertTrue(shrink.contains("internal snapshots"), shrink);
+            assertEquals(8L << 20, image.size());
+            image.resize(16L << 20);
+            assertEquals(16L << 20, image.size());
+        }
+        QemuTools.assertCheckClean(img, "qcow2", false);
+        assertTrue(QemuTools.img("info", img.toString()).contains("16 MiB"));
+        Path raw = dir.resolve("h-snap.raw");
+        QemuTools.img("convert", "-O", "raw", "-l", "snapshot.name=snap1", img.toString(), raw.toString());
+        byte[] snap = java.nio.file.Files.readAllBytes(raw);
+        for (int i = 6 << 20; i < (7 << 20); i++) {
+            assertEquals(0x61, snap[i], "the snapshot's data at " + i);
+        }
     }
 
     @Test

@@ -6,8 +6,8 @@ import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
-import dev.vublk.vhost.blk.BlkDevice;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
+import dev.vublk.vhost.blk.BlkDisk;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,14 +17,16 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class InProcessBackend implements RunningBackend {
     private final Path socket;
     private final BlockImage image;
+    private final BlkDisk disk;
     private final VhostUserServer server;
     private final Thread thread;
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-    private InProcessBackend(Path socket, BlockImage image, VhostUserServer server) {
+    private InProcessBackend(Path socket, BlockImage image, BlkDisk disk, UnixListener listener) {
         this.socket = socket;
         this.image = image;
-        this.server = server;
+        this.disk = disk;
+        this.server = new VhostUserServer(listener, disk::newDevice);
         this.thread = new Thread(this::serve, "backend-" + socket.getFileName());
     }
 
@@ -40,8 +42,7 @@ public final class InProcessBackend implements RunningBackend {
             BlkDeviceOptions device = new BlkDeviceOptions(spec.numQueues(), 1024,
                     spec.serial() != null ? spec.serial() : "vublk-test", spec.logicalBlockSize(), spec.writeCache());
             UnixListener listener = UnixListener.listen(socket, 1);
-            InProcessBackend b = new InProcessBackend(socket, image,
-                    new VhostUserServer(listener, () -> new BlkDevice(image, device)));
+            InProcessBackend b = new InProcessBackend(socket, image, new BlkDisk(image, device), listener);
             b.thread.start();
             return b;
         } catch (IOException | RuntimeException e) {
@@ -56,6 +57,11 @@ public final class InProcessBackend implements RunningBackend {
         } catch (Throwable t) {
             failure.set(t);
         }
+    }
+
+    /** The disk served, as the launcher holds it: tests resize it in process. */
+    public BlkDisk disk() {
+        return disk;
     }
 
     /** Whether the server loop is still accepting (it must survive every malformed input). */

@@ -5,6 +5,7 @@ import static dev.vublk.vhost.ProtocolFeatures.has;
 
 import dev.vublk.uring.EventFd;
 import dev.vublk.uring.NativeException;
+import dev.vublk.vhost.MessageHeader;
 import dev.vublk.vhost.ProtocolFeatures;
 import dev.vublk.vhost.blk.BlkFeatures;
 import java.io.IOException;
@@ -32,6 +33,9 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
     private final List<EventFd> errFds = new ArrayList<>();
     private VhostUserClient client;
     private SocketPair backendChannel;
+    private int configChanges;
+    /** VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, a back-end request. */
+    private static final int CONFIG_CHANGE_MSG = 2;
     private long offeredFeatures;
     private long offeredProtocolFeatures;
     private long features;
@@ -258,6 +262,39 @@ public final class VhostUserBlkFrontend implements AutoCloseable {
             client.setMemTable(ram.regions());
         }
     }
+
+    /**
+     * Waits (at most the options' timeout) for the backend's CONFIG_CHANGE_MSG on the channel
+     * given with SET_BACKEND_REQ_FD, and answers it as QEMU does: GET_CONFIG on the main channel
+     * first (the backend must serve it while it waits for the ack), then the ack when asked for.
+     *
+     * @return the config space read after the change
+     */
+    public BlkConfigView awaitConfigChange() throws IOException {
+        if (backendChannel == null) {
+            throw new VhostUserException("no backend channel was given (BACKEND_REQ not negotiated)");
+        }
+        dev.vublk.uring.UnixSocket s = backendChannel.ours();
+        s.setTimeouts(options.timeout());
+        java.lang.foreign.MemorySegment buf = java.lang.foreign.Arena.ofAuto().allocate(MessageHeader.SIZE + 8, 8);
+        s.receiveFully(buf, MessageHeader.SIZE);
+        MessageHeader h = MessageHeader.decode(buf.asSlice(0, MessageHeader.SIZE).asByteBuffer());
+        if (h.request() != CONFIG_CHANGE_MSG || h.size() != 0 || h.version() != MessageHeader.VERSION || h.isReply()) {
+            throw new VhostUserException("backend channel: expected CONFIG_CHANGE_MSG, got " + h);
+        }
+        configChanges++;
+        config = client.getConfig(0, BlkConfigView.SIZE, 0).data();
+        if (h.needsReply()) {
+            new MessageHeader(h.request(), MessageHeader.REPLY | MessageHeader.VERSION, 8)
+                    .encode(buf.asSlice(0, MessageHeader.SIZE).asByteBuffer());
+            buf.asSlice(MessageHeader.SIZE, 8).fill((byte) 0); // status 0: done
+            s.send(buf, buf.byteSize());
+        }
+        return configView();
+    }
+
+    /** How many CONFIG_CHANGE_MSGs {@link #awaitConfigChange()} has taken on this frontend. */
+    public int configChanges() { return configChanges; }
 
     /** QEMU's stop: disable every ring, then GET_VRING_BASE; returns (and remembers) the bases. */
     public int[] stop() {

@@ -26,6 +26,16 @@ public final class QemuImg {
         assertEquals(0, r.exitCode(), "qemu-img check " + image + ":\n" + r.describe());
     }
 
+    /** The virtual size {@code qemu-img info} reports. */
+    public static long virtualSize(String format, Path image) throws IOException {
+        String json = HostImages.run(List.of("qemu-img", "info", "-U", "--output=json", "-f", format, image.toString()));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"virtual-size\":\\s*(\\d+)").matcher(json);
+        if (!m.find()) {
+            throw new IOException("no virtual-size in qemu-img info of " + image + ":\n" + json);
+        }
+        return Long.parseLong(m.group(1));
+    }
+
     /** Bytes the file system holds for the file: drops when holes are punched. */
     static long allocatedBytes(Path file) throws IOException {
         String[] blocks = HostImages.run(List.of("stat", "-c", "%b %B", file.toString())).strip().split(" ");

@@ -4,8 +4,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * {@code struct virtio_blk_config} (virtio 1.2, 5.2.4), byte for byte. Only {@code writeback}
- * changes after start: the driver may toggle it when CONFIG_WCE is negotiated.
+ * {@code struct virtio_blk_config} (virtio 1.2, 5.2.4), byte for byte. Two fields change after
+ * start: {@code writeback}, which the driver may toggle when CONFIG_WCE is negotiated, and
+ * {@code capacity}, on an online resize.
  */
 public final class BlkConfig {
     public static final int SIZE = 96;
@@ -45,6 +46,14 @@ public final class BlkConfig {
         bytes.putInt(MAX_WRITE_ZEROES_SECTORS, MAX_ZERO_SECTORS);
         bytes.putInt(MAX_WRITE_ZEROES_SEG, MAX_DISCARD_SEGMENTS);
         bytes.put(WRITE_ZEROES_MAY_UNMAP, (byte) 1);
+    }
+
+    /** The capacity in 512-byte sectors, as virtio counts it, whatever the logical block size. */
+    synchronized void setCapacity(long capacityBytes) {
+        if (capacityBytes < 0 || capacityBytes % 512 != 0) {
+            throw new IllegalArgumentException("capacity of " + capacityBytes + " bytes is not a whole number of sectors");
+        }
+        bytes.putLong(CAPACITY, capacityBytes / 512);
     }
 
     synchronized byte[] toArray() {

@@ -3,14 +3,20 @@ package dev.vublk.vhost.blk;
 import static dev.vublk.vhost.ProtocolFeatures.bit;
 
 import dev.vublk.block.BlockImage;
+import dev.vublk.vhost.BackendChannel;
 import dev.vublk.vhost.GuestMemoryMap;
 import dev.vublk.vhost.ProtocolFeatures;
 import dev.vublk.vhost.VirtioDevice;
 import dev.vublk.vhost.Vring;
 import dev.vublk.virtqueue.GuestMemory;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,6 +32,21 @@ public final class BlkDevice implements VirtioDevice {
     private final byte[] serial;
     private final BlkQueueThread[] queues;
     private volatile long ackedFeatures;
+    private final QueueQuiesce quiesce = new QueueQuiesce();
+    /** Held to start or stop a queue and for the whole of a quiesced change: the set of queues stays put. */
+    private final ReentrantLock queueChange = new ReentrantLock();
+    private volatile BackendChannel backendChannel;
+
+    /**
+     * How long a quiesce waits for the queues' requests in flight: they normally complete in
+     * milliseconds; a stuck storage must not hold the guest's I/O (or the operator) longer.
+     */
+    static final long QUIESCE_WAIT_MILLIS = 10_000;
+
+    /** A change of the image made while no queue touches it. */
+    interface ImageChange {
+        void run() throws IOException;
+    }
 
     /** A device of its own disk, for tests and tools that serve one connection. */
     public BlkDevice(BlockImage image, BlkDeviceOptions options) {
@@ -109,31 +130,103 @@ public final class BlkDevice implements VirtioDevice {
 
     /** Starts a ring over a memory snapshot (tests build one without a front-end). */
     void startQueue(Vring vring, GuestMemory memory) throws IOException {
-        BlkQueueThread q = new BlkQueueThread(this, vring, memory);
-        q.start();
-        queues[vring.index()] = q;
+        queueChange.lock();
+        try {
+            BlkQueueThread q = new BlkQueueThread(this, vring, memory);
+            q.start();
+            queues[vring.index()] = q;
+        } finally {
+            queueChange.unlock();
+        }
     }
 
     @Override
     public void stopQueue(Vring vring) {
-        BlkQueueThread q = queues[vring.index()];
-        if (q != null) {
-            queues[vring.index()] = null;
-            vring.base(q.stop());
+        queueChange.lock();
+        try {
+            BlkQueueThread q = queues[vring.index()];
+            if (q != null) {
+                queues[vring.index()] = null;
+                vring.base(q.stop());
+            }
+        } finally {
+            queueChange.unlock();
         }
     }
 
     /**
      * Called from the control side when the disk's limits change: a queue waiting on the old ones
-     * asks again. It may race with the connection's own thread starting or stopping queues: it
-     * then sees a queue or none, and a stopping queue ignores the call.
+     * asks again. Under the lock that starts and stops queues, so no queue's kick is written
+     * after its stop.
      */
     void limitsChanged() {
-        for (BlkQueueThread q : queues) {
-            if (q != null) {
-                q.limitsChanged();
+        queueChange.lock();
+        try {
+            for (BlkQueueThread q : queues) {
+                if (q != null) {
+                    q.wake();
+                }
             }
+        } finally {
+            queueChange.unlock();
         }
+    }
+
+    /**
+     * Runs {@code change} while every running queue is parked with nothing in flight (see
+     * {@link QueueQuiesce}); queues go on afterwards whether it succeeded or not.
+     *
+     * @throws IOException when a queue still has requests in flight after {@link #QUIESCE_WAIT_MILLIS}
+     *     (then nothing was changed), or what {@code change} threw
+     */
+    void whileQuiesced(ImageChange change) throws IOException {
+        queueChange.lock();
+        try {
+            List<BlkQueueThread> running = new ArrayList<>();
+            for (BlkQueueThread q : queues) {
+                if (q != null) {
+                    running.add(q);
+                }
+            }
+            quiesce.request();
+            try {
+                running.forEach(BlkQueueThread::wake); // a thread waiting on its ring looks at the request
+                BlkQueueThread busy = quiesce.awaitParked(running, BlkQueueThread::ended,
+                        TimeUnit.MILLISECONDS.toNanos(QUIESCE_WAIT_MILLIS));
+                if (busy != null) {
+                    throw new IOException("queue " + busy.index() + " still has requests in flight after "
+                            + QUIESCE_WAIT_MILLIS + " ms; nothing was changed");
+                }
+                change.run();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while waiting for the queues to go quiet; nothing was changed");
+            } finally {
+                quiesce.release();
+            }
+        } finally {
+            queueChange.unlock();
+        }
+    }
+
+    /** The capacity the config space reports from now on (GET_CONFIG reads it). */
+    void capacityChanged(long bytes) {
+        config.setCapacity(bytes);
+    }
+
+    /**
+     * Tells the front-end its config space changed, over the backend channel.
+     *
+     * @return what happened, or null when the front-end gave no backend channel
+     */
+    BackendChannel.Outcome announceConfigChange() {
+        BackendChannel channel = backendChannel;
+        return channel == null ? null : channel.configChanged();
+    }
+
+    @Override
+    public void backendChannel(BackendChannel channel) {
+        backendChannel = channel;
     }
 
     @Override
@@ -141,7 +234,18 @@ public final class BlkDevice implements VirtioDevice {
         LOG.info("device statistics: {} (since start)", stats);
     }
 
+    /** Queues started and not stopped since: whether the guest's I/O can run (the control socket's query-status). */
+    public int runningQueues() {
+        int n = 0;
+        for (BlkQueueThread q : queues) {
+            n += q != null ? 1 : 0;
+        }
+        return n;
+    }
+
     BlkDisk disk() { return disk; }
+
+    QueueQuiesce quiesce() { return quiesce; }
 
     BlockImage image() { return image; }
 

@@ -83,6 +83,10 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private long usedBytes;
     private int[] resubmit = new int[0];
     private volatile boolean stopRequested;
+    /** Holds this thread still, outside its ring, while the device's image changes (see {@link QueueQuiesce}). */
+    private final QueueQuiesce quiesce;
+    /** Set once the thread is done with the image and the ring, whatever ended it. */
+    private volatile boolean ended;
     private IoUring ring;
     private BlockWorker worker;
     private SplitQueue queue;
@@ -101,8 +105,6 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     /** The request in {@link #chain} is popped but waits for the disk's throttle: nothing more is popped meanwhile. */
     private boolean deferred;
     private final ThrottleTimer throttleTimer = new ThrottleTimer(this::throttleTimerFired);
-    /** Orders {@link #limitsChanged}'s kick write before {@link #stop()}, after which the kick may close. */
-    private final Object wakeLock = new Object();
 
     BlkQueueThread(BlkDevice device, Vring vring, GuestMemory memory) {
         this.device = device;
@@ -118,6 +120,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         this.usedLog = vring.usedRingLog();
         this.usedGpa = vring.address().log();
         this.thread = new Thread(this, "vq-" + index);
+        this.quiesce = device.quiesce();
     }
 
     /** Starts the thread and waits until its ring and queue are set up (or failed to be). */
@@ -135,14 +138,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
 
     /** Stops taking requests, waits for those in flight, and returns last_avail_idx. */
     int stop() {
-        synchronized (wakeLock) {
-            stopRequested = true;
-        }
-        try {
-            kick.write(1); // completes the pending kick read so the thread sees the request
-        } catch (NativeException e) {
-            LOG.warn("queue {}: cannot wake the queue thread: {}", index, e.getMessage());
-        }
+        stopRequested = true;
+        wake();
         try {
             thread.join(STOP_WAIT_MILLIS);
         } catch (InterruptedException e) {
@@ -153,6 +150,20 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                     index, STOP_WAIT_MILLIS);
         }
         return queue != null ? queue.lastAvailIdx() : vring.base();
+    }
+
+    /** Completes the pending kick read, so a thread waiting on its ring looks at stop and quiesce requests. */
+    void wake() {
+        try {
+            kick.write(1);
+        } catch (NativeException e) {
+            LOG.warn("queue {}: cannot wake the queue thread: {}", index, e.getMessage());
+        }
+    }
+
+    /** Whether the thread has ended: it no longer touches the image, so a quiesce need not wait for it. */
+    boolean ended() {
+        return ended;
     }
 
     @Override
@@ -186,6 +197,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
             } else {
                 abandon(arena);
             }
+            ended = true;
+            quiesce.wake();
         }
     }
 
@@ -282,6 +295,9 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 if (ring.inFlight() == 0) {
                     break;
                 }
+            } else if (inFlight == 0 && quiesce.requested()) {
+                parkWhileQuiesced();
+                continue;
             }
             ring.submitAndWait();
             if (backlog && inFlight < MAX_IN_FLIGHT) {
@@ -291,6 +307,20 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         }
         publishUsed();
         giveBackDeferred();
+    }
+
+    /**
+     * Parks with nothing in flight and every used entry published, so the guest has all its
+     * answers while the image changes; afterwards takes what the guest queued meanwhile (its
+     * kicks may have been consumed while this thread did not pop).
+     */
+    private void parkWhileQuiesced() {
+        publishUsed();
+        quiesce.park(this, () -> stopRequested);
+        if (!stopRequested) {
+            processAvailable();
+            publishUsed(); // requests refused while parsing completed already; the ring may stay quiet
+        }
     }
 
     /**
@@ -331,14 +361,19 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
             return;
         }
         if (deferred) {
-            if (stopRequested || heldBack()) {
-                return;
+            if (!takingRequests() || heldBack()) {
+                return; // after a quiesce, loop() parks and then comes back here
             }
             startRequest(); // the request that waited, now charged
         }
         queue.disableKicks();
+        boolean held = false;
         do {
-            while (!stopRequested) {
+            while (true) {
+                if (!takingRequests()) {
+                    held = true;
+                    break;
+                }
                 if (inFlight >= MAX_IN_FLIGHT) {
                     backlog = true; // kicks stay off: loop() comes back once requests complete
                     logUsedRing();
@@ -360,8 +395,10 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 }
                 startRequest();
             }
-        } while (!stopRequested && queue.enableKicks());
-        backlog = false;
+        } while (!held && queue.enableKicks());
+        // Held back by a quiesce, kicks stay off: like a full queue, loop() comes back to the ring
+        // once the quiesce is over, whether or not this thread got to park.
+        backlog = held && !stopRequested;
         logUsedRing(); // the kick suppression fields live in the used ring
     }
 
@@ -405,18 +442,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         }
     }
 
-    /** Called from the control side when the disk's limits change: a waiting request is asked again now. */
-    void limitsChanged() {
-        synchronized (wakeLock) {
-            if (stopRequested) {
-                return; // the kick eventfd may be closed once stop() returns
-            }
-            try {
-                kick.write(1); // a kick of our own: the queue thread asks the new limits at once
-            } catch (NativeException e) {
-                LOG.warn("queue {}: cannot wake the queue thread for new I/O limits: {}", index, e.getMessage());
-            }
-        }
+    private boolean takingRequests() {
+        return !stopRequested && !quiesce.requested();
     }
 
     @Override

@@ -32,7 +32,6 @@ final class BlkRequestParser {
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     private final BlkDevice device;
-    private final long capacity;
     private final int blockSize;
     /** seg_max of the config space: data descriptors one request may use. */
     private final int segMax;
@@ -47,7 +46,6 @@ final class BlkRequestParser {
 
     BlkRequestParser(BlkDevice device) {
         this.device = device;
-        this.capacity = device.image().size();
         this.blockSize = device.logicalBlockSize();
         this.segMax = device.segMax();
         this.serial = MemorySegment.ofArray(device.serial());
@@ -164,6 +162,7 @@ final class BlkRequestParser {
             return -1;
         }
         long offset = sector << 9;
+        long capacity = device.image().size(); // read per request: an online resize changes it
         if (offset % blockSize != 0 || length % blockSize != 0 || offset > capacity || length > capacity - offset) {
             return -1;
         }

@@ -6,10 +6,17 @@ import dev.vublk.block.ImageFormat;
 import dev.vublk.block.Mapping;
 import dev.vublk.uring.IoUring;
 import java.util.function.Function;
+import java.util.function.LongConsumer;
 
-/** An image whose per-queue workers a test supplies; RAW-like, 512-byte aligned, discard supported. */
+/**
+ * An image whose per-queue workers a test supplies; RAW-like, 512-byte aligned, discard supported.
+ * A resize runs {@link #onResize} first (tests record what the queues were doing at that moment).
+ */
 final class FakeImage implements BlockImage {
-    private final long size;
+    private volatile long size;
+    volatile LongConsumer onResize = newSize -> {};
+    /** What {@link #backing()} answers: null, or an image standing for a backing file. */
+    volatile BlockImage backing;
     private final boolean readOnly;
     private final Function<IoUring, BlockWorker> workers;
 
@@ -27,6 +34,8 @@ final class FakeImage implements BlockImage {
 
     @Override public java.nio.file.Path path() { return java.nio.file.Path.of("fake.img"); }
 
+    @Override public BlockImage backing() { return backing; }
+
     @Override public int requestAlignment() { return 512; }
 
     @Override public int memoryAlignment() { return 1; }
@@ -39,6 +48,12 @@ final class FakeImage implements BlockImage {
     @Override public BlockWorker newWorker(IoUring ring) { return workers.apply(ring); }
 
     @Override public void flush() {}
+
+    @Override
+    public void resize(long newSize) {
+        onResize.accept(newSize);
+        size = newSize;
+    }
 
     @Override public void close() {}
 }
