@@ -18,6 +18,7 @@ import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
+import dev.vublk.vhost.blk.IoLimits;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +28,7 @@ import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -120,6 +122,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " HOST:PORT or [IPV6]:PORT; the host is " + MetricsAddress.DEFAULT_HOST + " unless given.")
     String metrics;
 
+    @Mixin
+    IoLimitOptions ioLimits;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
     String logLevel;
@@ -132,6 +137,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             return 0;
         }
         validate();
+        IoLimits limits = ioLimits.limits(spec.commandLine());
         configureLogging();
         // Installed before the socket exists: a VMM manager may send SIGTERM as soon as it sees it.
         java.util.concurrent.atomic.AtomicBoolean terminated = new java.util.concurrent.atomic.AtomicBoolean();
@@ -159,6 +165,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         try (image; UnixListener listener = endpoint.socketPath != null
                 ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             BlkDisk disk = new BlkDisk(image, options);
+            disk.setLimits(limits);
             VhostUserServer server = new VhostUserServer(listener, disk::newDevice);
             running.set(server);
             if (terminated.get()) {

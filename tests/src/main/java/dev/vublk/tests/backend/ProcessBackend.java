@@ -31,6 +31,12 @@ public final class ProcessBackend implements RunningBackend {
 
     /** Our launcher; {@code classPath} is the test class path or the shaded jar. */
     public static ProcessBackend ours(BackendSpec spec, Path socket, String classPath) throws IOException {
+        return ours(spec, socket, classPath, List.of());
+    }
+
+    /** Our launcher with further options (e.g. I/O limits) after those {@code spec} gives. */
+    public static ProcessBackend ours(BackendSpec spec, Path socket, String classPath, List<String> extraArgs)
+            throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", classPath, "dev.vublk.launcher.Main",
                 "--socket-path", socket.toString(), "--blk-file", spec.location(),
@@ -48,6 +54,7 @@ public final class ProcessBackend implements RunningBackend {
             cmd.add("--serial");
             cmd.add(spec.serial());
         }
+        cmd.addAll(extraArgs);
         return launch("ours-process", cmd, socket);
     }
 

@@ -23,9 +23,12 @@ import java.util.concurrent.Future;
  * queue count, one driver thread per queue. Run through {@code scripts/bench}.
  */
 public final class BlkBench {
-    /** One measured run; {@code cores} is the backend process's CPU time over the measured window / its length. */
+    /**
+     * One measured run; {@code cores} is the backend process's CPU time over the measured window / its length;
+     * {@code windowIops} counts completions in the window by completion time (see {@link QueueWorker#completedInWindow}).
+     */
     record Result(String backend, BenchCase bench, int queues, double iops, double mibs, double p50, double p99, long errors,
-                  double cores) {}
+                  double cores, double windowIops) {}
 
     private BlkBench() {}
 
@@ -86,6 +89,12 @@ public final class BlkBench {
     /** {@link #run} over the part {@code [from, to)} of the disk, as fractions of its size. */
     static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double seconds, double from, double to)
             throws Exception {
+        return run(backend, bench, queues, depth, 0.5, seconds, from, to);
+    }
+
+    /** {@link #run} measured after {@code warmupSeconds} of unmeasured running. */
+    static Result run(RunningBackend backend, BenchCase bench, int queues, int depth, double warmupSeconds, double seconds,
+                      double from, double to) throws Exception {
         long ramBytes = Math.max(64L << 20, ((long) queues * depth * bench.blockSize * 2 + (16L << 20)) & ~0xfffffL);
         FrontendOptions options = FrontendOptions.qemu(queues).withQueueSize(256).withRegions(ramBytes)
                 .withTimeout(Duration.ofSeconds(30));
@@ -95,7 +104,7 @@ public final class BlkBench {
             long first = (long) (diskBlocks * from);
             long slice = ((long) (diskBlocks * to) - first) / queues;
             long start = System.nanoTime();
-            long warmupEnd = start + 500_000_000L;
+            long warmupEnd = start + (long) (warmupSeconds * 1e9);
             long deadline = warmupEnd + (long) (seconds * 1e9);
             ExecutorService pool = Executors.newFixedThreadPool(queues);
             List<QueueWorker> workers = new ArrayList<>();
@@ -119,7 +128,8 @@ public final class BlkBench {
             double secs = (deadline - warmupEnd) / 1e9;
             double iops = completed / secs;
             return new Result(backend.name(), bench, queues, iops, iops * bench.blockSize / (1 << 20),
-                    LatencyRecorder.percentileMicros(lat, 50), LatencyRecorder.percentileMicros(lat, 99), errors, cores);
+                    LatencyRecorder.percentileMicros(lat, 50), LatencyRecorder.percentileMicros(lat, 99), errors, cores,
+                    workers.stream().mapToLong(w -> w.completedInWindow).sum() / secs);
         }
     }
 

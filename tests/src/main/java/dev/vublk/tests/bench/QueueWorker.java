@@ -23,6 +23,11 @@ final class QueueWorker implements Callable<QueueWorker> {
     private final long deadline;
     final LatencyRecorder latencies = new LatencyRecorder();
     long completed;
+    /**
+     * Completions seen in the measured window whatever their offer time: the rate an I/O limit
+     * lets through (requests offered before the window may wait in the ring into it).
+     */
+    long completedInWindow;
     long errors;
 
     /** Per-slot state: the buffer and the offer time of the request using it. */
@@ -75,6 +80,9 @@ final class QueueWorker implements Callable<QueueWorker> {
                 Slot s = (Slot) done.command().attachment();
                 if (!done.ok()) {
                     errors++;
+                }
+                if (t >= warmupEnd && t <= deadline) {
+                    completedInWindow++;
                 }
                 if (s.offeredAt()[0] >= warmupEnd && t <= deadline) {
                     completed++;

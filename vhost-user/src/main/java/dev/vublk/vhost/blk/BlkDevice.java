@@ -155,6 +155,24 @@ public final class BlkDevice implements VirtioDevice {
     }
 
     /**
+     * Called from the control side when the disk's limits change: a queue waiting on the old ones
+     * asks again. Under the lock that starts and stops queues, so no queue's kick is written
+     * after its stop.
+     */
+    void limitsChanged() {
+        queueChange.lock();
+        try {
+            for (BlkQueueThread q : queues) {
+                if (q != null) {
+                    q.wake();
+                }
+            }
+        } finally {
+            queueChange.unlock();
+        }
+    }
+
+    /**
      * Runs {@code change} while every running queue is parked with nothing in flight (see
      * {@link QueueQuiesce}); queues go on afterwards whether it succeeded or not.
      *

@@ -18,6 +18,8 @@ public final class BlkDisk {
     private final BlkDeviceOptions options;
     private final BlkStats stats;
     private volatile IoLimits limits = IoLimits.NONE;
+    /** The limits in force; null while there are none (see {@link Throttle}). */
+    private volatile Throttle throttle;
     private volatile BlkDevice connected;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
@@ -139,8 +141,24 @@ public final class BlkDisk {
         return limits;
     }
 
-    /** Applies new I/O limits to every queue, now and for later connections. */
+    /**
+     * Applies new I/O limits to every queue, now and for later connections: they start with
+     * empty buckets (as in QEMU), and requests waiting on the old limits are asked again at once.
+     */
     public void setLimits(IoLimits limits) {
-        this.limits = limits;
+        BlkDevice device;
+        synchronized (this) {
+            this.throttle = Throttle.of(limits, System.nanoTime());
+            this.limits = limits;
+            device = connected;
+        }
+        if (device != null) {
+            device.limitsChanged(); // outside the lock: it waits while a queue of the device is stopping
+        }
+    }
+
+    /** What queues check reads and writes against; null when the disk is unlimited. */
+    Throttle throttle() {
+        return throttle;
     }
 }

@@ -101,9 +101,14 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private boolean kickArmed;
     /** Available requests were left in the ring because {@link #MAX_IN_FLIGHT} were in flight. */
     private boolean backlog;
+    private final BlkDisk disk;
+    /** The request in {@link #chain} is popped but waits for the disk's throttle: nothing more is popped meanwhile. */
+    private boolean deferred;
+    private final ThrottleTimer throttleTimer = new ThrottleTimer(this::throttleTimerFired);
 
     BlkQueueThread(BlkDevice device, Vring vring, GuestMemory memory) {
         this.device = device;
+        this.disk = device.disk();
         this.vring = vring;
         this.memory = memory;
         this.index = vring.index();
@@ -230,6 +235,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 if (worker != null) {
                     worker.stop(); // ends its storages' standing operations once theirs are done
                 }
+                throttleTimer.cancel(ring);
                 ring.submitAndWait();
             } catch (NativeException e) {
                 LOG.error("queue {}: cannot drain the ring after the failure: {}; its buffers are never freed", index, e.getMessage());
@@ -238,6 +244,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 LOG.debug("queue {}: a completion failed while draining: {}", index, t.toString());
             }
         }
+        giveBackDeferred();
         return true;
     }
 
@@ -284,6 +291,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         while (true) {
             if (stopRequested && inFlight == 0) {
                 worker.stop(); // its storages' own socket receives and eventfd reads end, so the ring drains
+                throttleTimer.cancel(ring); // stopping never waits for the I/O limits
                 if (ring.inFlight() == 0) {
                     break;
                 }
@@ -298,6 +306,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
             publishUsed();
         }
         publishUsed();
+        giveBackDeferred();
     }
 
     /**
@@ -351,6 +360,12 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         if (broken) {
             return;
         }
+        if (deferred) {
+            if (!takingRequests() || heldBack()) {
+                return; // after a quiesce, loop() parks and then comes back here
+            }
+            startRequest(); // the request that waited, now charged
+        }
         queue.disableKicks();
         boolean held = false;
         do {
@@ -374,6 +389,10 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 if (popped == SplitQueue.NO_BUFFER) {
                     break;
                 }
+                if (heldBack()) {
+                    logUsedRing(); // kicks stay off: the throttle timer brings the queue back
+                    return;
+                }
                 startRequest();
             }
         } while (!held && queue.enableKicks());
@@ -381,6 +400,46 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         // once the quiesce is over, whether or not this thread got to park.
         backlog = held && !stopRequested;
         logUsedRing(); // the kick suppression fields live in the used ring
+    }
+
+    /**
+     * Asks the disk's throttle about the request in {@link #chain}, popped and not started (one
+     * volatile read when the disk is unlimited). If it must wait, it stays there, popping stops,
+     * and a timeout on the ring brings the queue back when it may go; the requests in flight
+     * keep completing meanwhile, and other queues are not held up.
+     */
+    private boolean heldBack() {
+        Throttle throttle = disk.throttle();
+        if (throttle == null) {
+            deferred = false;
+            return false;
+        }
+        long now = System.nanoTime();
+        long wait = parser.admit(chain, throttle, now);
+        deferred = wait > 0;
+        if (deferred) {
+            throttleTimer.fireWithin(ring, wait, now);
+        }
+        return deferred;
+    }
+
+    private void throttleTimerFired() {
+        if (deferred && !stopRequested && !failed) {
+            processAvailable();
+        }
+    }
+
+    /**
+     * A request still waiting for the throttle when the queue ends was never started: it goes
+     * back to the avail ring (it is the last one popped), so GET_VRING_BASE reports it not
+     * consumed and the next back-end takes it. Marks in the inflight area are made only when a
+     * request starts, so after a crash the next back-end also takes it from the ring.
+     */
+    private void giveBackDeferred() {
+        if (deferred) {
+            deferred = false;
+            queue.setLastAvailIdx(queue.lastAvailIdx() - 1); // processing has ended: the rewind is safe
+        }
     }
 
     private boolean takingRequests() {

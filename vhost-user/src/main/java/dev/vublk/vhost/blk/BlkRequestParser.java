@@ -75,7 +75,7 @@ final class BlkRequestParser {
         BlockWorker worker = r.worker();
         switch (r.type) {
             case IN -> {
-                long length = chain.writableBytes() - 1;
+                long length = readBytes(chain);
                 long offset = checkedRange(sector, length);
                 if (offset < 0 || !withinSegmentLimits(owner, chain, true, 0, length) || !collect(chain, true, 0, length, r)) {
                     owner.finish(r, S_IOERR, 0);
@@ -86,7 +86,7 @@ final class BlkRequestParser {
                 worker.read(offset, r.data, r, 0);
             }
             case OUT -> {
-                long length = chain.readableBytes() - HEADER_BYTES;
+                long length = writeBytes(chain);
                 long offset = checkedRange(sector, length);
                 if (device.image().readOnly() || offset < 0 || !withinSegmentLimits(owner, chain, false, HEADER_BYTES, length)
                         || !collect(chain, false, HEADER_BYTES, length, r)) {
@@ -112,6 +112,35 @@ final class BlkRequestParser {
             case DISCARD, WRITE_ZEROES -> zeroRanges(chain, r, r.type == DISCARD);
             default -> owner.finish(r, S_UNSUPP, 0);
         }
+    }
+
+    /**
+     * Asks {@code throttle} whether the request in {@code chain}, popped but not started, may
+     * start at {@code now}, and charges it if so. Only reads and writes count, with the data
+     * bytes {@link #start} would move (QEMU limits those alone); anything else, including a
+     * chain {@link #start} refuses without I/O, may always start.
+     *
+     * @return 0 when it may start, else the nanoseconds until it may
+     */
+    long admit(DescriptorChain chain, Throttle throttle, long now) {
+        if (!chain.isValid() || chain.readableBytes() < HEADER_BYTES || !chain.read(0, scratch, 0, 4)) {
+            return 0;
+        }
+        return switch (scratch.get(U32, 0)) {
+            case IN -> throttle.admit(Throttle.READ, readBytes(chain), now);
+            case OUT -> throttle.admit(Throttle.WRITE, writeBytes(chain), now);
+            default -> 0;
+        };
+    }
+
+    /** Data bytes of a read: every writable byte but the status. */
+    private static long readBytes(DescriptorChain chain) {
+        return chain.writableBytes() - 1;
+    }
+
+    /** Data bytes of a write: every readable byte after the header. */
+    private static long writeBytes(DescriptorChain chain) {
+        return chain.readableBytes() - HEADER_BYTES;
     }
 
     /** Native address of the last writable byte, or 0 when there is none. */
