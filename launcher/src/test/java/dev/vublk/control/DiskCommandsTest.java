@@ -127,15 +127,19 @@ class DiskCommandsTest {
     @Test
     void blockResizeReportsWhatTheDiskSays() throws Exception {
         try (TestDisk d = TestDisk.raw(dir, 1 << 20)) {
-            QmpException e = fails(d, "block_resize", Map.of("device", "disk0", "size", 2L << 20));
+            assertEquals(Map.of(), run(d, "block_resize", Map.of("device", "disk0", "size", 2L << 20)));
+            assertEquals(2L << 20, d.disk().size());
+            assertEquals(2L << 20, Files.size(dir.resolve("disk.raw")));
+            QmpException e = fails(d, "block_resize", Map.of("device", "disk0", "size", 1000L));
             assertEquals(QmpException.GENERIC, e.errorClass());
-            assertEquals("cannot resize disk0 to 2097152 bytes: online resize is not implemented yet", e.getMessage());
-            e = fails(d, "block_resize", Map.of("node-name", "other", "size", 2L << 20));
+            assertEquals("cannot resize disk0 to 1000 bytes: size 1000 is not a positive multiple of 512 bytes"
+                    + " (the logical block size and the image's request alignment)", e.getMessage());
+            e = fails(d, "block_resize", Map.of("node-name", "other", "size", 4L << 20));
             assertEquals("DeviceNotFound", e.errorClass());
             assertEquals("Device 'other' not found (this backend serves 'disk0')", e.getMessage());
             e = fails(d, "block_resize", Map.of("size", -1L));
             assertEquals("Parameter 'size' expects a >0 size", e.getMessage());
-            assertEquals(1L << 20, d.disk().size());
+            assertEquals(2L << 20, d.disk().size());
         }
     }
 
