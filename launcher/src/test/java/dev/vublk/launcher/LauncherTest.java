@@ -98,11 +98,7 @@ class LauncherTest {
      * and listen is called: it counts once it accepts a connection).
      */
     private Process startBackend(Path sock, String log, String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "--socket-path", sock.toString()));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile()).start();
+        Process p = launch(sock, log, args);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (System.nanoTime() < deadline && p.isAlive()) {
             try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(sock))) {
@@ -113,6 +109,24 @@ class LauncherTest {
         }
         p.destroyForcibly();
         throw new AssertionError("the backend never listened on " + sock + ": " + Files.readString(dir.resolve(log)));
+    }
+
+    private Process launch(Path sock, String log, String... args) throws IOException {
+        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "--socket-path", sock.toString()));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile()).start();
+    }
+
+    /** Runs the real command in a JVM of its own that must exit within 60 s (not serve); its exit code and log. */
+    private Result runBackend(Path sock, String log, String... args) throws Exception {
+        Process p = launch(sock, log, args);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+            throw new AssertionError("the backend did not exit but serves: " + Files.readString(dir.resolve(log)));
+        }
+        return new Result(p.exitValue(), "", Files.readString(dir.resolve(log)));
     }
 
     /** SIGTERM, then requires exit 0 within 20 s; returns the log. */
@@ -224,7 +238,7 @@ class LauncherTest {
         assertEquals(0, created.code(), created.output());
         Process first = startBackend(dir.resolve("first.sock"), "first.log", "--blk-file", img.toString());
         try {
-            Result r = run("--socket-path", dir.resolve("second.sock").toString(), "--blk-file", img.toString());
+            Result r = runBackend(dir.resolve("second.sock"), "second.log", "--blk-file", img.toString());
             assertEquals(1, r.code(), r.err());
             assertEquals("vhost-user-blk: cannot open image: " + img + ": Failed to get \"write\" lock: another process"
                     + " is using the image and does not share \"write\"", r.err().strip());
@@ -244,8 +258,9 @@ class LauncherTest {
     }
 
     @Test
-    void theTwoSpellingsOfLockingAreExclusive() throws IOException {
-        Path img = Files.createFile(dir.resolve("a.raw"));
+    void theTwoSpellingsOfLockingAreExclusive() {
+        // No such image: were the options accepted, the command would stop there, never serve.
+        Path img = dir.resolve("none.raw");
         Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
                 "--no-lock", "--locking", "on");
         assertEquals(2, r.code());
