@@ -19,11 +19,14 @@ import java.util.List;
  * {@link LinkedFilePolicy}, opened without blocking and kept only if regular; links are counted
  * against {@link ImageOptions#maxChainDepth()}; and no file may appear twice (A backs B backs A,
  * or a data file that is an image of the chain), compared by device and inode of the open
- * descriptor, so neither symlinks nor hard links hide a repeat.
+ * descriptor, so neither symlinks nor hard links hide a repeat. Unless locking is off, every file
+ * gets the {@link ImageLocks} QEMU takes, on the descriptor returned: the image written or read
+ * as opened, every linked file read-only except a writable image's external data file.
  */
 public final class ImageChain {
     private final LinkedFilePolicy policy;
     private final int maxDepth;
+    private final boolean locking;
     private final List<Object> identities = new ArrayList<>();
     private final List<Path> paths = new ArrayList<>();
     private int links;
@@ -31,17 +34,21 @@ public final class ImageChain {
     public ImageChain(ImageOptions options) {
         this.policy = options.linkedFiles();
         this.maxDepth = options.maxChainDepth();
+        this.locking = options.locking();
     }
 
-    /** Opens the image the operator named; no policy applies (it may be a block device). */
-    public NativeFile openTop(Path path, boolean writable) throws IOException {
+    /**
+     * Opens the image the operator named; no policy applies (it may be a block device). With
+     * {@code direct} the one descriptor is O_DIRECT (RAW moves its data through it).
+     */
+    public NativeFile openTop(Path path, boolean writable, boolean direct) throws IOException {
         NativeFile file;
         try {
-            file = NativeFile.open(path, writable, false);
+            file = NativeFile.open(path, writable, direct);
         } catch (NativeException e) {
             throw new ImageException(path, "cannot open: " + e.getMessage(), e);
         }
-        return record(path, file);
+        return lock(record(path, file), null, null);
     }
 
     /**
@@ -55,14 +62,15 @@ public final class ImageChain {
             throw new ImageException(image, role + " " + target + " refused: the chain would be deeper than "
                     + maxDepth + " backing files/parents, the limit");
         }
-        NativeFile file = record(target, openNamed(image, role, target, false, false));
+        NativeFile file = lock(record(target, openNamed(image, role, target, false, false)), image, role);
         links++;
         return file;
     }
 
     /** Opens a qcow2 external data file named by {@code image}. */
     public NativeFile openDataFile(Path image, Path target, boolean writable, boolean direct) throws IOException {
-        return record(target, openNamed(image, "external data file", target, writable, direct));
+        String role = "external data file";
+        return lock(record(target, openNamed(image, role, target, writable, direct)), image, role);
     }
 
     /**
@@ -136,6 +144,32 @@ public final class ImageChain {
             identities.add(identity);
             paths.add(path);
             return file;
+        } catch (IOException | RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Takes the file's locks after {@link #record}, so a loop is reported as one, not as the
+     * conflict with our own first open it would be. Closes the file on refusal.
+     *
+     * @param image for a file an image names, that image (null for the image itself)
+     * @param role  what the file is to {@code image}, for messages
+     */
+    private NativeFile lock(NativeFile file, Path image, String role) throws IOException {
+        if (!locking) {
+            return file;
+        }
+        try {
+            ImageLocks.acquire(file, ImageLocks.Claim.of(file.writable()));
+            return file;
+        } catch (ImageException e) {
+            file.close();
+            if (image == null) {
+                throw e;
+            }
+            throw new ImageException(image, role + " " + e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;

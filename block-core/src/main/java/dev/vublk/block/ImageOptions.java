@@ -15,12 +15,20 @@ import java.time.Duration;
  * @param linkedFiles     which backing, external data and parent files an image may name
  * @param reconnectDelay  how long requests to network storage that went away wait for it to come
  *                        back before they fail with EIO
+ * @param locking         take the byte-range locks QEMU takes on image files ({@link ImageLocks}),
+ *                        so a second user of a file in use is refused; off only where another
+ *                        tool coordinates access (network storage takes no file locks either way)
  */
 public record ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
-                           LinkedFilePolicy linkedFiles, Duration reconnectDelay) {
+                           LinkedFilePolicy linkedFiles, Duration reconnectDelay, boolean locking) {
     public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
     /** Long enough for a storage server's restart, short of a guest's own I/O timeouts (30 s in Linux's SCSI layer). */
     public static final Duration DEFAULT_RECONNECT_DELAY = Duration.ofSeconds(20);
+
+    public ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
+                        LinkedFilePolicy linkedFiles, Duration reconnectDelay) {
+        this(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay, true);
+    }
 
     public ImageOptions(boolean readOnly, boolean direct, boolean probeBacking, long cacheBytes, int maxChainDepth,
                         LinkedFilePolicy linkedFiles) {
@@ -36,21 +44,25 @@ public record ImageOptions(boolean readOnly, boolean direct, boolean probeBackin
     }
 
     public ImageOptions withReadOnly(boolean ro) {
-        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay);
+        return new ImageOptions(ro, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay, locking);
     }
 
     public ImageOptions withDirect(boolean d) {
-        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay);
+        return new ImageOptions(readOnly, d, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay, locking);
     }
 
     public ImageOptions withLinkedFiles(LinkedFilePolicy policy) {
-        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, policy, reconnectDelay);
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, policy, reconnectDelay, locking);
     }
 
     public ImageOptions withReconnectDelay(Duration delay) {
         if (delay.isNegative()) {
             throw new IllegalArgumentException("negative reconnect delay " + delay);
         }
-        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, delay);
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, delay, locking);
+    }
+
+    public ImageOptions withLocking(boolean lock) {
+        return new ImageOptions(readOnly, direct, probeBacking, cacheBytes, maxChainDepth, linkedFiles, reconnectDelay, lock);
     }
 }

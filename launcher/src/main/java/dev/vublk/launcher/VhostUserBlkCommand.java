@@ -53,6 +53,28 @@ final class VhostUserBlkCommand implements Callable<Integer> {
 
     enum OnOff { on, off }
 
+    /**
+     * Image locking: QEMU's {@code locking=on|off|auto} of its file driver, or {@code --no-lock}.
+     * QEMU's auto locks whenever the kernel has OFD locks, which every kernel with io_uring has.
+     */
+    static final class Locking {
+        enum Mode { on, off, auto }
+
+        @Option(names = "--locking", paramLabel = "on|off|auto",
+                description = "Take the byte-range locks QEMU takes on image files, so QEMU, qemu-img and other"
+                        + " backends cannot open an image in use in a conflicting way (QEMU's locking= option;"
+                        + " default auto, which is on: every kernel we run on has OFD locks). Network storage"
+                        + " takes no file locks.")
+        Mode mode;
+
+        @Option(names = "--no-lock", description = "Same as --locking off.")
+        boolean noLock;
+
+        boolean enabled() {
+            return !noLock && mode != Mode.off;
+        }
+    }
+
     @Spec
     CommandSpec spec;
 
@@ -84,6 +106,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             description = "Refuse an image that names any backing file, external data file or VHDX parent"
                     + " (for images from untrusted sources).")
     boolean noBackingFiles;
+
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    Locking locking;
 
     @Option(names = "--num-queues", paramLabel = "N", defaultValue = "8",
             description = "Queues offered to the VMM (default: ${DEFAULT-VALUE}); each started queue gets a thread.")
@@ -152,7 +177,8 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         BlkDeviceOptions options = new BlkDeviceOptions(numQueues, queueSize,
                 serial != null ? serial : defaultSerial(blkFile), logicalBlockSize, writeCache == OnOff.on);
         ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct)
-                .withLinkedFiles(linkedFilePolicy()).withReconnectDelay(java.time.Duration.ofSeconds(reconnectDelay));
+                .withLinkedFiles(linkedFilePolicy()).withReconnectDelay(java.time.Duration.ofSeconds(reconnectDelay))
+                .withLocking(locking == null || locking.enabled());
         ImageFormat fmt = format == Format.auto ? null : ImageFormat.valueOf(format.name().toUpperCase());
         BlockImage image;
         try {

@@ -93,13 +93,69 @@ class LauncherTest {
         assertTrue(r.err().contains("--reconnect-delay"), r.err());
     }
 
+    /**
+     * Runs the real command in a JVM of its own, logging to {@code log} in the test directory, and
+     * returns once it listens on {@code sock} (the file appears at bind, before its mode is set
+     * and listen is called: it counts once it accepts a connection).
+     */
+    private Process startBackend(Path sock, String log, String... args) throws Exception {
+        Process p = launch(sock, log, args);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < deadline && p.isAlive()) {
+            try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(sock))) {
+                return p;
+            } catch (IOException notYet) {
+                Thread.sleep(50);
+            }
+        }
+        p.destroyForcibly();
+        throw new AssertionError("the backend never listened on " + sock + ": " + Files.readString(dir.resolve(log)));
+    }
+
+    private Process launch(Path sock, String log, String... args) throws IOException {
+        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "--socket-path", sock.toString()));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile()).start();
+    }
+
+    /** Runs the real command in a JVM of its own that must exit within 60 s (not serve); its exit code and log. */
+    private Result runBackend(Path sock, String log, String... args) throws Exception {
+        Process p = launch(sock, log, args);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+            throw new AssertionError("the backend did not exit but serves: " + Files.readString(dir.resolve(log)));
+        }
+        return new Result(p.exitValue(), "", Files.readString(dir.resolve(log)));
+    }
+
+    /** SIGTERM, then requires exit 0 within 20 s; returns the log. */
+    private String stop(Process p, String log) throws Exception {
+        p.destroy();
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "backend did not stop on SIGTERM");
+        String text = Files.readString(dir.resolve(log));
+        assertEquals(0, p.exitValue(), text);
+        return text;
+    }
+
     /** A qcow2 naming {@code backing}, made without qemu-img opening it. */
     private Path qcowOver(Path image, Path backing) throws Exception {
-        Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", backing.toString(), "-F", "raw",
-                image.toString(), "1M").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, "qemu-img: " + out);
+        QemuImgRun r = qemuImg("create", "-q", "-f", "qcow2", "-u", "-b", backing.toString(), "-F", "raw", image.toString(), "1M");
+        assertEquals(0, r.code(), "qemu-img: " + r.output());
         return image;
+    }
+
+    private record QemuImgRun(int code, String output) {}
+
+    /** Runs qemu-img to its end (at most 60 s); stdout and stderr together. */
+    private static QemuImgRun qemuImg(String... args) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of("qemu-img"));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "qemu-img hung: " + out);
+        return new QemuImgRun(p.exitValue(), out);
     }
 
     @Test
@@ -162,30 +218,11 @@ class LauncherTest {
             f.write(java.nio.ByteBuffer.allocate(1), (1 << 20) - 1);
         }
         Path sock = dir.resolve("vub.sock");
-        String javaBin = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), Main.class.getName(),
-                "--socket-path", sock.toString(), "--blk-file", img.toString()))
-                .redirectErrorStream(true).redirectOutput(dir.resolve("backend.log").toFile()).start();
+        Process p = startBackend(sock, "backend.log", "--blk-file", img.toString());
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            // The file appears at bind, before its mode is set and listen is called: wait until
-            // the socket accepts a connection, then check the mode it listens with.
-            boolean listening = false;
-            while (!listening && System.nanoTime() < deadline && p.isAlive()) {
-                try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(sock))) {
-                    listening = true;
-                } catch (IOException notYet) {
-                    Thread.sleep(50);
-                }
-            }
-            assertTrue(listening, "the backend never listened on " + sock);
             assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
                     Files.getPosixFilePermissions(sock)));
-            p.destroy(); // SIGTERM
-            assertTrue(p.waitFor(20, TimeUnit.SECONDS), "backend did not stop on SIGTERM");
-            String log = Files.readString(dir.resolve("backend.log"));
-            assertEquals(0, p.exitValue(), log);
+            String log = stop(p, "backend.log");
             assertTrue(!Files.exists(sock), "socket file left behind");
             // One startup line names the image chain, the endpoint and the settings; a warning
             // says that the RAW format was guessed.
@@ -197,5 +234,44 @@ class LauncherTest {
         } finally {
             p.destroyForcibly();
         }
+    }
+
+    @Test
+    void aSecondBackendOnAnImageInUseExitsOneNamingItUnlessLockingIsOff() throws Exception {
+        Path img = dir.resolve("disk.qcow2");
+        QemuImgRun created = qemuImg("create", "-q", "-f", "qcow2", img.toString(), "1M");
+        assertEquals(0, created.code(), created.output());
+        Process first = startBackend(dir.resolve("first.sock"), "first.log", "--blk-file", img.toString());
+        try {
+            Result r = runBackend(dir.resolve("second.sock"), "second.log", "--blk-file", img.toString());
+            assertEquals(1, r.code(), r.err());
+            assertEquals("vhost-user-blk: cannot open image: " + img + ": Failed to get \"write\" lock: another process"
+                    + " is using the image and does not share \"write\"", r.err().strip());
+            // QEMU's tools see the backend's locks too.
+            QemuImgRun info = qemuImg("info", img.toString());
+            assertEquals(1, info.code(), info.output());
+            assertTrue(info.output().contains("Failed to get shared \"write\" lock"), info.output());
+            // Opting out, in either spelling, lets a second backend in.
+            for (String optOut : List.of("--no-lock", "--locking=off")) {
+                Process second = startBackend(dir.resolve("third.sock"), "third.log", "--blk-file", img.toString(), optOut);
+                stop(second, "third.log");
+            }
+            stop(first, "first.log");
+        } finally {
+            first.destroyForcibly();
+        }
+    }
+
+    @Test
+    void theTwoSpellingsOfLockingAreExclusive() {
+        // No such image: were the options accepted, the command would stop there, never serve.
+        Path img = dir.resolve("none.raw");
+        Result r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(),
+                "--no-lock", "--locking", "on");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("mutually exclusive"), r.err());
+        r = run("--socket-path", dir.resolve("s").toString(), "--blk-file", img.toString(), "--locking", "maybe");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--locking"), r.err());
     }
 }

@@ -103,6 +103,24 @@ public final class NativeFile implements AutoCloseable {
         }
     }
 
+    /**
+     * This descriptor's open file description under a second descriptor, switched to O_DIRECT:
+     * unlike {@link #reopen}, the description and the {@link OfdLocks} it holds are kept when this
+     * descriptor is closed. The flag belongs to the description, so it changes for this
+     * descriptor too: close this one once the duplicate exists.
+     */
+    public NativeFile directDuplicate() throws NativeException {
+        int copy = Fds.dup(fd);
+        try {
+            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Libc.FCNTL, copy, F_GETFL, 0);
+            Libc.call("fcntl(F_SETFL, O_DIRECT)", path.toString(), Libc.FCNTL, copy, F_SETFL, fl | O_DIRECT);
+            return new NativeFile(copy, path, writable, true);
+        } catch (NativeException | RuntimeException e) {
+            Fds.closeQuietly(copy);
+            throw e;
+        }
+    }
+
     /** Creates (or truncates) a regular file, mode 0644, open read-write. */
     public static NativeFile create(Path path) throws NativeException {
         return new NativeFile(openFd(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), path, true, false);

@@ -50,7 +50,7 @@ public final class QcowImage implements BlockImage {
 
     public static QcowImage open(Path path, ImageOptions options) throws IOException {
         ImageChain chain = new ImageChain(options);
-        return open(chain.openTop(path, !options.readOnly()), options, chain);
+        return open(chain.openTop(path, !options.readOnly(), false), options, chain);
     }
 
     /**
@@ -179,12 +179,15 @@ public final class QcowImage implements BlockImage {
         }
     }
 
-    /** With O_DIRECT a RAW backing file is read through a direct descriptor; the buffered one is closed. */
+    /**
+     * With O_DIRECT a RAW backing file is read through a direct descriptor and the buffered one is
+     * closed: a duplicate of the same description, which holds the file's locks.
+     */
     private static RawImage rawBacking(NativeFile file, boolean direct) throws IOException {
         NativeFile data = file;
         if (direct) {
             try (file) {
-                data = file.reopen(false, true);
+                data = file.directDuplicate();
             }
         }
         try {

@@ -2,13 +2,13 @@ package dev.vublk.block.raw;
 
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.DirectAlignment;
+import dev.vublk.block.ImageChain;
 import dev.vublk.block.ImageException;
 import dev.vublk.block.ImageFormat;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Mapping;
 import dev.vublk.block.storage.FileStorage;
 import dev.vublk.block.storage.Volume;
-import dev.vublk.uring.NativeException;
 import dev.vublk.uring.NativeFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -42,12 +42,7 @@ public final class RawImage implements BlockImage {
      *     would make the image detect as another format are refused
      */
     public static RawImage open(Path path, ImageOptions options, boolean probed) throws IOException {
-        NativeFile file;
-        try {
-            file = NativeFile.open(path, !options.readOnly(), options.direct());
-        } catch (NativeException e) {
-            throw new ImageException(path, "cannot open: " + e.getMessage(), e);
-        }
+        NativeFile file = new ImageChain(options).openTop(path, !options.readOnly(), options.direct());
         try {
             return new RawImage(fileStorage(file), options.readOnly(), file.size(), probed ? new FirstSectorGuard(path.toString()) : null);
         } catch (IOException | RuntimeException e) {

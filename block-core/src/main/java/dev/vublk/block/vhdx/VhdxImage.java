@@ -54,7 +54,7 @@ public final class VhdxImage implements BlockImage {
      */
     public static VhdxImage open(Path path, ImageOptions options, boolean replayReadOnly) throws IOException {
         ImageChain chain = new ImageChain(options);
-        return openLayer(chain.openTop(path, !options.readOnly()), options, replayReadOnly, chain);
+        return openLayer(chain.openTop(path, !options.readOnly(), false), options, replayReadOnly, chain);
     }
 
     /** Opens a VHDX backing file of another format's image; {@code file} is owned from here on. */

@@ -2,6 +2,7 @@ package dev.vublk.block.qcow2;
 
 import dev.vublk.block.BlockImage;
 import dev.vublk.block.ImageFormat;
+import dev.vublk.block.ImageHolders;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.Images;
 import dev.vublk.block.WorkerDriver;
@@ -29,15 +30,19 @@ public final class CrashWriter {
 
     private CrashWriter() {}
 
-    /** A running writer: its process and the thread reading its progress lines. */
-    record Child(Process process, Thread reader) {
-        /** Kills it (SIGKILL: no close, no flush) and waits for it and its reader. */
-        void kill() throws InterruptedException {
+    /** A running writer: its image, its process and the thread reading its progress lines. */
+    record Child(Path image, Process process, Thread reader) {
+        /**
+         * Kills it (SIGKILL: no close, no flush) and waits for it, its reader and the end of the
+         * I/O it left in flight (its image locks go with that).
+         */
+        void kill() throws IOException, InterruptedException {
             process.destroyForcibly();
             if (!process.waitFor(10, TimeUnit.SECONDS)) {
                 throw new AssertionError("killed writer did not exit");
             }
             reader.join(5000);
+            ImageHolders.awaitUnlocked(image);
         }
     }
 
@@ -63,7 +68,7 @@ public final class CrashWriter {
                 // The child died.
             }
         });
-        return new Child(child, reader);
+        return new Child(image, child, reader);
     }
 
     static List<Integer> order(long seed, int blocks) {

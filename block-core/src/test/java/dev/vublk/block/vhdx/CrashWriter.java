@@ -1,5 +1,6 @@
 package dev.vublk.block.vhdx;
 
+import dev.vublk.block.ImageHolders;
 import dev.vublk.block.ImageOptions;
 import dev.vublk.block.WorkerDriver;
 import java.io.BufferedReader;
@@ -48,6 +49,7 @@ public final class CrashWriter {
         if (!p.waitFor(10, TimeUnit.SECONDS)) {
             throw new AssertionError("killed child did not exit");
         }
+        ImageHolders.awaitUnlocked(img); // the I/O it left in flight is done
         List<String> lines = Files.exists(state) ? Files.readAllLines(state) : List.of();
         return lines.isEmpty() ? -1 : Integer.parseInt(lines.getLast().strip());
     }
