@@ -164,16 +164,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         validate();
         IoLimits limits = ioLimits.limits(spec.commandLine());
         configureLogging();
-        // Installed before the socket exists: a VMM manager may send SIGTERM as soon as it sees it.
-        java.util.concurrent.atomic.AtomicBoolean terminated = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicReference<VhostUserServer> running = new java.util.concurrent.atomic.AtomicReference<>();
-        ShutdownSignals.onTerminate(() -> {
-            terminated.set(true);
-            VhostUserServer s = running.get();
-            if (s != null) {
-                s.stop();
-            }
-        });
+        Shutdown shutdown = Shutdown.onSignals();
         BlkDeviceOptions options = new BlkDeviceOptions(numQueues, queueSize,
                 serial != null ? serial : defaultSerial(blkFile), logicalBlockSize, writeCache == OnOff.on);
         ImageOptions imageOptions = ImageOptions.defaults().withReadOnly(readOnly).withDirect(direct)
@@ -187,24 +178,31 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("vhost-user-blk: cannot open image: " + e.getMessage());
             return 1;
         }
-        logStart(image, options);
-        try (image; UnixListener listener = endpoint.socketPath != null
-                ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
+        logStart(image, options, limits, imageOptions.locking());
+        try (image) {
             BlkDisk disk = new BlkDisk(image, options);
             disk.setLimits(limits);
+            serve(disk, shutdown);
+        }
+        return 0;
+    }
+
+    /** Serves front-ends, the control socket and the metrics until a shutdown is asked for. */
+    private void serve(BlkDisk disk, Shutdown shutdown) throws IOException {
+        try (UnixListener listener = endpoint.socketPath != null
+                ? UnixListener.listen(endpoint.socketPath, 1) : UnixListener.fromFd(endpoint.fd)) {
             VhostUserServer server = new VhostUserServer(listener, disk::newDevice);
-            running.set(server);
-            if (terminated.get()) {
-                return 0;
+            if (!shutdown.serving(server)) {
+                return;
             }
             try (MetricsServer _ = metrics == null ? null
                     : MetricsServer.start(MetricsAddress.parse(metrics), disk::statistics);
-                 ControlServer _ = controlSocket == null ? null : ControlServer.start(controlSocket,
-                    DiskCommands.of(disk), new Version().getVersion()[0], server::stop)) {
+                 ControlServer control = controlSocket == null ? null : ControlServer.start(controlSocket,
+                    DiskCommands.of(disk), new Version().getVersion()[0], () -> shutdown.request(null))) {
+                shutdown.announceTo(control);
                 server.run();
             }
         }
-        return 0;
     }
 
     /** Resolves the allowed directories now, so a later symlink change cannot widen them. */
@@ -226,13 +224,30 @@ final class VhostUserBlkCommand implements Callable<Integer> {
      * The one line an operator reads to know what this process serves: the image chain with
      * formats, sizes and cluster sizes, the endpoint, and every setting that shapes the device.
      */
-    private void logStart(BlockImage image, BlkDeviceOptions options) {
+    private void logStart(BlockImage image, BlkDeviceOptions options, IoLimits limits, boolean locked) {
         org.slf4j.Logger log = LoggerFactory.getLogger(VhostUserBlkCommand.class);
+        StringBuilder more = new StringBuilder();
+        if (NetworkVolumes.names(blkFile)) {
+            more.append(", reconnect delay ").append(reconnectDelay).append(" s");
+        } else {
+            more.append(", image locking ").append(locked ? "on" : "off");
+        }
+        if (limits.limited()) {
+            more.append(", I/O limits ").append(limits.describe());
+        }
+        if (controlSocket != null) {
+            more.append(", control socket ").append(controlSocket);
+        }
+        if (metrics != null) {
+            java.net.InetSocketAddress a = MetricsAddress.parse(metrics);
+            String host = a.getHostString().contains(":") ? "[" + a.getHostString() + "]" : a.getHostString();
+            more.append(", metrics at http://").append(host).append(':').append(a.getPort()).append("/metrics");
+        }
         log.info("serving {} on {}: {} queue(s) of up to {} entries, logical block {} bytes, write cache {},"
                         + " direct I/O {}, serial \"{}\"{}", String.join("; ", Images.describeChain(image)),
                 endpoint.socketPath != null ? endpoint.socketPath : "inherited socket fd " + endpoint.fd,
-                options.numQueues(), options.maxQueueSize(), options.logicalBlockSize(), writeCache, direct ? "on" : "off", options.serial(),
-                NetworkVolumes.names(blkFile) ? ", reconnect delay " + reconnectDelay + " s" : "");
+                options.numQueues(), options.maxQueueSize(), options.logicalBlockSize(), writeCache,
+                direct ? "on" : "off", options.serial(), more);
         if (image instanceof RawImage raw && raw.guardsFirstSector()) {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
                     + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());

@@ -229,7 +229,7 @@ class LauncherTest {
             assertTrue(log.contains(" INFO  [main] VhostUserBlkCommand: serving image " + img
                     + ": RAW, 1048576 bytes, read-write, format detected (writes that would change it are refused) on "
                     + sock + ": 8 queue(s) of up to 1024 entries, logical block 512 bytes, write cache on,"
-                    + " direct I/O off, serial \"disk.raw\"\n"), log);
+                    + " direct I/O off, serial \"disk.raw\", image locking on\n"), log);
             assertTrue(log.contains("Pass --format raw if the image is RAW"), log);
         } finally {
             p.destroyForcibly();

@@ -46,6 +46,24 @@ public record IoLimits(long iops, long iopsRd, long iopsWr, long bps, long bpsRd
         }
     }
 
+    /** The limits set, with QEMU's names, e.g. {@code iops=500 iops_max=2000/2s bps_wr=10485760}; "none" if none. */
+    public String describe() {
+        long[] base = {iops, iopsRd, iopsWr, bps, bpsRd, bpsWr};
+        long[] max = {iopsMax, iopsRdMax, iopsWrMax, bpsMax, bpsRdMax, bpsWrMax};
+        long[] length = {iopsMaxLength, iopsRdMaxLength, iopsWrMaxLength, bpsMaxLength, bpsRdMaxLength, bpsWrMaxLength};
+        String[] names = {"iops", "iops_rd", "iops_wr", "bps", "bps_rd", "bps_wr"};
+        java.util.StringJoiner j = new java.util.StringJoiner(" ");
+        for (int i = 0; i < names.length; i++) {
+            if (base[i] != 0) {
+                j.add(names[i] + "=" + base[i]);
+            }
+            if (max[i] != 0) {
+                j.add(names[i] + "_max=" + max[i] + "/" + length[i] + "s");
+            }
+        }
+        return j.length() == 0 ? "none" : j.toString();
+    }
+
     /** Whether any limit is set. */
     public boolean limited() {
         return iops != 0 || iopsRd != 0 || iopsWr != 0 || bps != 0 || bpsRd != 0 || bpsWr != 0;
