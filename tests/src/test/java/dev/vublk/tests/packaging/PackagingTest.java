@@ -147,6 +147,32 @@ class PackagingTest {
         assertEquals(new Run(0, "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}\n"), caps);
     }
 
+    @Test
+    void installScriptLaysOutTheHostFilesAndTheInstalledProgramRuns() throws Exception {
+        Path dest = dir.resolve("root");
+        Path jar = launcherJar();
+        Run r = run(List.of(PACKAGING.resolveSibling("scripts").resolve("install").toString(), "--no-build", dest.toString()),
+                Map.of("VUBLK_INSTALL_JAR", jar.toString()));
+        assertEquals(0, r.code(), r.output());
+        List<String> files;
+        try (var walk = Files.walk(dest)) {
+            files = walk.filter(Files::isRegularFile).map(f -> "/" + dest.relativize(f)).sorted().toList();
+        }
+        assertEquals(List.of("/usr/lib/systemd/system/vhost-user-blk-activated@.service",
+                "/usr/lib/systemd/system/vhost-user-blk-activated@.socket",
+                "/usr/lib/systemd/system/vhost-user-blk@.service",
+                "/usr/lib/vhost-user-blk/vhost-user-blk.jar", "/usr/libexec/vhost-user-blk",
+                "/usr/share/doc/vhost-user-blk/README.md", "/usr/share/doc/vhost-user-blk/example.conf",
+                "/usr/share/doc/vhost-user-blk/libvirt-vm1.xml", "/usr/share/qemu/vhost-user/50-vhost-user-blk.json"), files);
+        assertTrue(Files.isDirectory(dest.resolve("etc/vhost-user-blk")));
+        Path program = dest.resolve("usr/libexec/vhost-user-blk");
+        assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(program)));
+        Run caps = run(List.of(program.toString(), "--print-capabilities"),
+                Map.of("VUBLK_JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "VUBLK_JAR", dest.resolve("usr/lib/vhost-user-blk/vhost-user-blk.jar").toString()));
+        assertEquals(new Run(0, "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}\n"), caps);
+    }
+
     /**
      * systemd-socket-activate plays systemd: it listens, passes the socket as descriptor 3 and
      * runs the activated unit's ExecStart (with the example's configuration) on first connect.
