@@ -197,7 +197,9 @@ class PackagingTest {
         }
         assertEquals(List.of("--fd", "3"), exec.subList(1, 3), exec.toString());
         Path socket = dir.resolve("vm1-disk0.sock");
-        List<String> cmd = new ArrayList<>(List.of("systemd-socket-activate", "-l", socket.toString()));
+        // Like systemd, it passes no environment but what it is told to (-E): here where java and the jar are.
+        List<String> cmd = new ArrayList<>(List.of("systemd-socket-activate", "-l", socket.toString(),
+                "-E", "VUBLK_JAVA", "-E", "VUBLK_JAR"));
         cmd.addAll(exec);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("log").toFile());
         pb.environment().putAll(wrapperEnv());
@@ -213,6 +215,8 @@ class PackagingTest {
                 assertEquals(BlkCommand.S_OK, fe.queue(1).write(8, data).status());
                 assertArrayEquals(data, fe.queue(0).read(8, 4096).data());
                 assertArrayEquals(Arrays.copyOf("vm1-disk0".getBytes(), 20), fe.queue(0).getId().data());
+            } catch (IOException | RuntimeException e) {
+                throw new AssertionError("serving failed; the back-end's output:\n" + Files.readString(dir.resolve("log")), e);
             }
             p.destroy(); // SIGTERM reaches the back-end: systemd-socket-activate execs it
             assertTrue(p.waitFor(20, TimeUnit.SECONDS));
