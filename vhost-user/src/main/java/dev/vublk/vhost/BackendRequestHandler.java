@@ -251,7 +251,7 @@ public final class BackendRequestHandler {
             }
             case SET_VRING_KICK -> {
                 Vring v = vringForFd(m);
-                EventFd kick = m.fds().length == 1 ? adoptEventFd(m.fds()[0]) : null;
+                EventFd kick = m.fds().length == 1 ? RequestChecks.adoptEventFd(m.fds()[0]) : null;
                 ownFds(m);
                 stop(v);
                 v.kick(kick);
@@ -365,7 +365,7 @@ public final class BackendRequestHandler {
      */
     private void replaceSignalFd(Message m, ObjIntConsumer<Vring> set) throws Refused {
         Vring v = vringForFd(m);
-        checkEventFd(m);
+        RequestChecks.eventFd(m);
         boolean wasRunning = v.running();
         stop(v);
         set.accept(v, m.fds().length == 1 ? m.fds()[0] : -1);
@@ -517,25 +517,6 @@ public final class BackendRequestHandler {
 
     private Vring vringForFd(Message m) throws Refused {
         return vring(RequestChecks.vringFdIndex(m));
-    }
-
-    /** A kick, call or error descriptor must be an eventfd: anything else could block a thread on it. */
-    private static EventFd adoptEventFd(int fd) throws Refused {
-        try {
-            return EventFd.adopt(fd);
-        } catch (dev.vublk.uring.NativeException e) {
-            throw new Refused(e.getMessage());
-        }
-    }
-
-    private static void checkEventFd(Message m) throws Refused {
-        if (m.fds().length == 1) {
-            try {
-                EventFd.check(m.fds()[0]);
-            } catch (dev.vublk.uring.NativeException e) {
-                throw new Refused(e.getMessage());
-            }
-        }
     }
 
     /** A ring runs once it has memory, a layout and a kick, and is enabled (or cannot be disabled). */

@@ -1,5 +1,6 @@
 package dev.vublk.vhost;
 
+import dev.vublk.uring.EventFd;
 import dev.vublk.uring.Fds;
 import dev.vublk.uring.NativeException;
 
@@ -48,6 +49,26 @@ final class RequestChecks {
         }
         fds(m, (u & VRING_NOFD) != 0 ? 0 : 1);
         return (int) (u & VRING_INDEX_MASK);
+    }
+
+    /** A kick, call or error descriptor must be an eventfd: anything else could block a thread on it. */
+    static EventFd adoptEventFd(int fd) throws Refused {
+        try {
+            return EventFd.adopt(fd);
+        } catch (NativeException e) {
+            throw new Refused(e.getMessage());
+        }
+    }
+
+    /** The message's descriptor, if it carries one, must be an eventfd (SET_VRING_CALL, SET_VRING_ERR). */
+    static void eventFd(Message m) throws Refused {
+        if (m.fds().length == 1) {
+            try {
+                EventFd.check(m.fds()[0]);
+            } catch (NativeException e) {
+                throw new Refused(e.getMessage());
+            }
+        }
     }
 
     /** A descriptor that must be a connected socket (SET_BACKEND_REQ_FD). */
