@@ -15,9 +15,11 @@ import dev.vublk.uring.Fds;
 import java.io.ByteArrayInputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -101,7 +103,8 @@ class QmpSessionFuzzTest {
         }
         session(input);
         // Closing a channel another thread is blocked on frees its descriptor when that thread leaves.
-        Awaitility.await("descriptors closed").atMost(SECONDS, TimeUnit.SECONDS).until(() -> Fds.openCount() == before);
+        Awaitility.await("descriptors closed").pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1))
+                .atMost(SECONDS, TimeUnit.SECONDS).until(() -> Fds.openCount() == before);
     }
 
     /** Serves one fuzzed client, then a good one, on a server and disk of their own. */
@@ -110,9 +113,9 @@ class QmpSessionFuzzTest {
         try (TestDisk disk = TestDisk.raw(dir, 1 << 20);
              ControlServer server = ControlServer.start(socket, DiskCommands.of(disk.disk()), "vhost-user-blk 0.1.0-fuzz",
                      QUITS::incrementAndGet)) {
-            List<String> lines = within("the fuzzed client's exchange", server, () -> exchange(socket, input));
+            Exchange exchange = within("the fuzzed client's exchange", server, () -> exchange(socket, input));
             checkServerThreads();
-            checkReplies(input, lines);
+            checkReplies(input, exchange);
             String status = within("the good client's query-status", server, () -> {
                 try (QmpTestClient good = QmpTestClient.negotiated(socket)) {
                     return good.request("{\"execute\": \"query-status\", \"id\": \"after\"}");
@@ -151,18 +154,33 @@ class QmpSessionFuzzTest {
         }
     }
 
+    /**
+     * What the fuzzed client received: every line until the server closed.
+     *
+     * @param reset the server closed with input of ours unread, so the end came as a reset
+     *              (after whatever it sent before) instead of the end of the stream
+     */
+    private record Exchange(List<String> lines, boolean reset) {}
+
     /** Sends the input, shuts the sending side and returns every line until the server closes. */
-    private static List<String> exchange(Path socket, byte[] input) throws Exception {
+    private static Exchange exchange(Path socket, byte[] input) throws Exception {
         try (QmpTestClient client = new QmpTestClient(socket)) {
             List<String> lines = new ArrayList<>();
             // Read while writing: replies come as messages arrive, and the server drops a client
             // whose replies go unread.
-            FutureTask<Void> reader = new FutureTask<>(() -> {
-                String l;
-                while ((l = client.lineOrNull()) != null) {
-                    lines.add(l);
+            FutureTask<Boolean> reader = new FutureTask<>(() -> {
+                try {
+                    String l;
+                    while ((l = client.lineOrNull()) != null) {
+                        lines.add(l);
+                    }
+                    return false;
+                } catch (SocketException e) {
+                    if (!"Connection reset".equals(e.getMessage())) {
+                        throw e;
+                    }
+                    return true;
                 }
-                return null;
             });
             Thread.ofVirtual().name("qmpfuzz-reader").start(reader);
             try {
@@ -171,13 +189,13 @@ class QmpSessionFuzzTest {
             } catch (IOException e) {
                 // the server ended the connection after a broken message while we were still sending
             }
-            reader.get();
-            return lines;
+            return new Exchange(lines, reader.get());
         }
     }
 
     /** Checks the lines against the messages the input holds, framed as the server frames them. */
-    private static void checkReplies(byte[] input, List<String> lines) throws IOException {
+    private static void checkReplies(byte[] input, Exchange exchange) throws IOException {
+        List<String> lines = exchange.lines();
         List<Object> messages = new ArrayList<>();
         boolean broken = false;
         Json.Reader reader = new Json.Reader(new ByteArrayInputStream(input), Json.MAX_MESSAGE, Json.MAX_DEPTH);
@@ -190,6 +208,7 @@ class QmpSessionFuzzTest {
         } catch (Json.MalformedException e) {
             broken = true;
         }
+        assertTrue(!exchange.reset() || broken, "the server reset a connection whose input was all valid JSON");
         assertTrue(!lines.isEmpty(), "no greeting");
         Map<String, Object> greeting = object(lines.getFirst());
         assertEquals(Set.of("QMP"), greeting.keySet(), lines.getFirst());
