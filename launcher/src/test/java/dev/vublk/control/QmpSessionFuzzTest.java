@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -56,6 +57,7 @@ class QmpSessionFuzzTest {
     private static final Logger LOGS = (Logger) LoggerFactory.getLogger("dev.vublk");
     private static final ListAppender<ILoggingEvent> ERRORS = new ListAppender<>();
     private static final List<Throwable> UNCAUGHT = new ArrayList<>();
+    /** What quit asks of the process: only counted here, as stopping would end the campaign. */
     private static final AtomicInteger QUITS = new AtomicInteger();
 
     private static Path dir;
@@ -71,6 +73,7 @@ class QmpSessionFuzzTest {
         additive = LOGS.isAdditive();
         LOGS.setLevel(Level.ERROR);
         LOGS.setAdditive(false);
+        ERRORS.list = Collections.synchronizedList(new ArrayList<>()); // appended to by the server's threads
         ERRORS.start();
         LOGS.addAppender(ERRORS);
         handler = Thread.getDefaultUncaughtExceptionHandler();
