@@ -209,7 +209,10 @@ public final class Json {
             return value;
         }
 
-        /** A number per RFC 8259's grammar: integers that fit are Long, the rest Double. */
+        /**
+         * A number per RFC 8259's grammar: integers that fit are Long, the rest Double; one too
+         * large for a double is refused (RFC 8259 lets implementations bound the range).
+         */
         private Object number(int first) throws IOException {
             StringBuilder b = new StringBuilder();
             int c = first;
@@ -250,7 +253,11 @@ public final class Json {
                     // QEMU too reads integers beyond 64 bits as floating point
                 }
             }
-            return Double.parseDouble(text);
+            double d = Double.parseDouble(text);
+            if (Double.isInfinite(d)) { // 1e400 is valid JSON but nothing we could echo back or act on
+                throw new MalformedException("number beyond the range of a 64-bit float");
+            }
+            return d;
         }
 
         /** One or more digits starting with {@code c}; returns the byte after them, or -1 at the end. */

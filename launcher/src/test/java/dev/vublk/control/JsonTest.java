@@ -51,6 +51,8 @@ class JsonTest {
         "1.e5|expected a digit in a number, found 'e'",
         "1e|stream ended inside a JSON value",
         "+1|unexpected '+'",
+        "1e400|number beyond the range of a 64-bit float",
+        "[-2E+999]|number beyond the range of a 64-bit float",
         "\"\\x\"|invalid escape \\'x'",
         "\"\\u12g4\"|invalid \\u escape",
         "\"\\ud83d\"|unpaired high surrogate \\ud83d",

@@ -52,6 +52,11 @@ public final class QmpTestClient implements AutoCloseable {
         send(text.getBytes(StandardCharsets.UTF_8));
     }
 
+    /** Ends the sending side: the server reads the end of the stream, and may still reply. */
+    public void shutdownOutput() throws IOException {
+        channel.shutdownOutput();
+    }
+
     /** Sends one message and returns the next line, without its CRLF. */
     public String request(String json) throws IOException {
         send(json + "\n");
