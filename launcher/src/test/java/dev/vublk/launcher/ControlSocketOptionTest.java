@@ -27,12 +27,10 @@ class ControlSocketOptionTest {
         if (!Files.exists(img)) {
             Files.write(img, new byte[1 << 20]);
         }
-        String javaBin = ProcessHandle.current().info().command().orElseThrow();
-        List<String> cmd = new java.util.ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), Main.class.getName(), "--socket-path", dir.resolve("vub.sock").toString(),
+        List<String> cmd = new java.util.ArrayList<>(List.of("--socket-path", dir.resolve("vub.sock").toString(),
                 "--blk-file", img.toString(), "--format", "raw", "--control-socket", control.toString()));
         cmd.addAll(List.of(more));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("backend.log").toFile()).start();
+        Process p = LauncherProcess.start(dir.resolve("backend.log"), cmd.toArray(String[]::new));
         Awaitility.await().atMost(60, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
             assertTrue(p.isAlive(), "backend ended: " + Files.readString(dir.resolve("backend.log")));
             SocketChannel.open(UnixDomainSocketAddress.of(control)).close();

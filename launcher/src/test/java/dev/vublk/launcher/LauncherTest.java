@@ -113,11 +113,9 @@ class LauncherTest {
     }
 
     private Process launch(Path sock, String log, String... args) throws IOException {
-        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "--socket-path", sock.toString()));
+        List<String> command = new java.util.ArrayList<>(List.of("--socket-path", sock.toString()));
         command.addAll(List.of(args));
-        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile()).start();
+        return LauncherProcess.start(dir.resolve(log), command.toArray(String[]::new));
     }
 
     /** Runs the real command in a JVM of its own that must exit within 60 s (not serve); its exit code and log. */

@@ -13,7 +13,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,11 +40,8 @@ class MetricsOptionTest {
         try (ServerSocket probe = new ServerSocket(0)) {
             port = probe.getLocalPort(); // free now; the backend binds it a moment later
         }
-        String javaBin = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), Main.class.getName(), "--socket-path", dir.resolve("s").toString(),
-                "--blk-file", img.toString(), "--metrics", Integer.toString(port)))
-                .redirectErrorStream(true).redirectOutput(dir.resolve("backend.log").toFile()).start();
+        Process p = LauncherProcess.start(dir.resolve("backend.log"), "--socket-path", dir.resolve("s").toString(),
+                "--blk-file", img.toString(), "--metrics", Integer.toString(port));
         try {
             HttpClient client = HttpClient.newHttpClient();
             HttpRequest get = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build();

@@ -46,6 +46,17 @@ final class DiskResize {
         this.fileEnd = nextFree;
     }
 
+    /** Refuses a size the format cannot take, and fixed disks, whose blocks never move. */
+    static void check(Path path, long newSize, int logicalSectorSize, boolean fixed) throws ImageException {
+        if (newSize <= 0 || newSize > Layout.MAX_DISK_SIZE || newSize % logicalSectorSize != 0) {
+            throw new ImageException(path, "cannot resize to " + newSize + " bytes: the size must be a positive multiple of "
+                    + logicalSectorSize + " up to 64 TiB");
+        }
+        if (fixed) {
+            throw new UnsupportedOperationException(path + ": resizing a fixed VHDX is not supported");
+        }
+    }
+
     List<SectorUpdate> updates() { return updates; }
 
     /** A file size that holds everything after the change. */

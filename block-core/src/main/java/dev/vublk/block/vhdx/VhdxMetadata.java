@@ -77,12 +77,8 @@ public final class VhdxMetadata {
      *
      * @param replayReadOnly when {@code file} is read-only and the log needs replay, replay it
      *     through a second, writable descriptor instead of refusing to open
+     * @param cacheBytes sector bitmap cache budget (0: the default)
      */
-    static VhdxMetadata open(NativeFile file, Path path, boolean replayReadOnly) throws IOException {
-        return open(file, path, replayReadOnly, 0);
-    }
-
-    /** @param cacheBytes sector bitmap cache budget (0: the default) */
     static VhdxMetadata open(NativeFile file, Path path, boolean replayReadOnly, long cacheBytes) throws IOException {
         return MetadataOpen.open(file, path, replayReadOnly, cacheBytes);
     }
@@ -398,13 +394,7 @@ public final class VhdxMetadata {
      * old last block are zeroed before a grow exposes them, whatever an earlier shrink left there.
      */
     void resize(long newSize) throws IOException {
-        if (newSize <= 0 || newSize > Layout.MAX_DISK_SIZE || newSize % logicalSectorSize() != 0) {
-            throw new ImageException(path, "cannot resize to " + newSize + " bytes: the size must be a positive multiple of "
-                    + logicalSectorSize() + " up to 64 TiB");
-        }
-        if (items.fileParameters().leaveBlocksAllocated()) {
-            throw new UnsupportedOperationException(path + ": resizing a fixed VHDX is not supported");
-        }
+        DiskResize.check(path, newSize, logicalSectorSize(), items.fileParameters().leaveBlocksAllocated());
         lockForChange();
         try {
             MetadataItems it = items;
@@ -434,12 +424,6 @@ public final class VhdxMetadata {
             lock.unlock();
         }
     }
-
-    /**
-     * The bitmap pages covering sectors {@code [first, first+count)} of the block with those bits
-     * set to {@code value}, starting from pages already changed in this transaction ({@code base}),
-     * else from zeros for a {@code fresh} bitmap block, else from the file.
-     */
 
     /**
      * Logs the bitmap pages (of chunk {@code chunk}, whose bitmap block is at {@code sbOffset}) and

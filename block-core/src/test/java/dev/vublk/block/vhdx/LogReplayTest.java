@@ -39,7 +39,7 @@ class LogReplayTest {
         UUID guid = UUID.randomUUID();
         try (NativeFile f = NativeFile.open(img, true, false)) {
             Headers headers = Headers.read(f, img);
-            VhdxMetadata meta = VhdxMetadata.open(f, img, false);
+            VhdxMetadata meta = VhdxMetadata.open(f, img, false, 0);
             RegionTable rt = RegionTable.parseOrNull(f.readBytes(Layout.REGION_TABLE1_OFFSET, Layout.REGION_TABLE_SIZE));
             batOffset = rt.find(KnownGuids.BAT_REGION, img).fileOffset();
             fileEnd = Layout.roundUp(f.size(), Layout.MIB);
