@@ -252,3 +252,51 @@ test_trim() {
   discard_region "$mib"
   result sha256 "$(disk_sha256 "$mib")"
 }
+
+# Kernel log lines that mean the guest saw a failed or malformed completion: I/O errors on
+# the disk, or a used-ring entry for a request the driver did not have in flight.
+kernel_errors() {
+  dmesg | grep -E 'I/O error|not a head|Buffer I/O|blk_update_request|critical (medium|target)'
+}
+
+# fio's verified writes in rounds until vu_secs (default 20) have passed and at least
+# vu_rounds (default 1) rounds ran: odd rounds 4k random, even rounds 64k sequential, each
+# with its own seed. "started" is announced before the first round, so the host can break
+# things (restart the backend, migrate the guest) while fio runs. Reports the rounds, the
+# failed ones, the kernel's error lines, and the region's sha256 for the host to compare.
+test_fio_loop() {
+  disk_shape
+  local mib jobs secs rounds start round=0 failed=0 engine=psync depth=1 rw bs errors
+  mib="$(region_mib 16)"
+  jobs="$(param vu_jobs "$(nproc)")"
+  [ $((mib % jobs)) -eq 0 ] || jobs=1
+  secs="$(param vu_secs 20)"
+  rounds="$(param vu_rounds 1)"
+  [ -e /lib/libaio.so.1 ] && engine=libaio && depth=8
+  result mib "$mib"
+  result jobs "$jobs"
+  result started yes
+  start="$(cut -d. -f1 /proc/uptime)"
+  while [ "$round" -lt "$rounds" ] || [ $(( $(cut -d. -f1 /proc/uptime) - start )) -lt "$secs" ]; do
+    round=$((round + 1))
+    if [ $((round % 2)) -eq 1 ]; then rw=randwrite bs=4k; else rw=write bs=64k; fi
+    if ! fio --name="loop$round" --filename=$DISK --direct=1 --ioengine=$engine --iodepth=$depth \
+        --rw="$rw" --bs="$bs" --size=$((mib / jobs))M --numjobs="$jobs" \
+        --offset_increment=$((mib / jobs))M --thread --group_reporting \
+        --verify=crc32c --do_verify=1 --verify_fatal=1 --randseed=$((4242 + round)) \
+        > /tmp/fio.loop.out 2>&1; then
+      failed=$((failed + 1))
+      echo "--- fio round $round ($rw $bs) output ---"
+      tail -30 /tmp/fio.loop.out
+    fi
+  done
+  result rounds "$round"
+  result failed_rounds "$failed"
+  errors="$(kernel_errors)"
+  result kernel_errors "$(printf '%s' "$errors" | grep -c .)"
+  [ -n "$errors" ] && { echo "--- kernel errors ---"; printf '%s\n' "$errors" | head -20; }
+  result seconds $(( $(cut -d. -f1 /proc/uptime) - start ))
+  result sha256 "$(disk_sha256 "$mib")"
+  queue_usage
+  [ "$failed" -eq 0 ] && [ -z "$errors" ]
+}
