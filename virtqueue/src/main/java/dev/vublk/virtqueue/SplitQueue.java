@@ -339,6 +339,30 @@ public final class SplitQueue {
         }
     }
 
+    /**
+     * Walks the chain at {@code head} again while the device still owns it (popped, not yet
+     * used): how a request the device held back, e.g. until the disk has space, starts anew
+     * without keeping its chain all that time. The driver may not change an owned chain, and
+     * the walk checks it as {@link #pop} does.
+     *
+     * @return {@code head}, or {@link #BROKEN} if the device does not own it or the ring is broken
+     */
+    public int walkOwned(int head, DescriptorChain chain) {
+        if (chain.capacity() < maxChainLength) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
+        }
+        if (brokenReason != null || head < 0 || head >= size || !isOwned(head)) {
+            return BROKEN;
+        }
+        try {
+            walk(head, chain);
+            return head;
+        } catch (RuntimeException e) {
+            markBroken("ring memory is unusable: " + e);
+            return BROKEN;
+        }
+    }
+
     /** Whether {@code head} was popped and not yet staged as used. */
     public boolean isOwned(int head) {
         return (owned[head >>> 6] & (1L << head)) != 0;

@@ -7,9 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vublk.tests.backend.BackendSpec;
 import dev.vublk.tests.backend.ProcessBackend;
 import dev.vublk.tests.frontend.BlkCommand;
+import dev.vublk.tests.frontend.BlkCompletion;
+import dev.vublk.tests.frontend.GuestBuffer;
 import dev.vublk.tests.frontend.BlkQueueDriver;
 import dev.vublk.tests.frontend.FrontendOptions;
 import dev.vublk.tests.frontend.VhostUserBlkFrontend;
+import dev.vublk.tests.vm.HostImages;
 import dev.vublk.tests.vm.QemuImg;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -61,7 +64,7 @@ class FullDiskTest {
                 f.setLength(64L << 20); // sparse: every write allocates
             }
         } else if (format.equals("vhdx")) {
-            dev.vublk.tests.vm.HostImages.run(List.of("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M",
+            HostImages.run(List.of("qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M",
                     image.toString(), Long.toString(64L << 20)));
         } else {
             QemuImg.create(format, image, 64L << 20);
@@ -98,6 +101,9 @@ class FullDiskTest {
         for (int i : written) {
             assertArrayEquals(Patterns.bytes(i, CHUNK), q.read(sector(i), CHUNK).data(), "chunk " + i + " written before");
         }
+        // QCOW2 writes its new L2 table into a new cluster, which has no room: the flush fails and
+        // is retried by the next one. RAW and VHDX (metadata durable with each allocation) only sync.
+        assertEquals(format.equals("qcow2") ? BlkCommand.S_IOERR : BlkCommand.S_OK, q.flush().status(), "flush while full");
 
         fs.freeFiller();
         for (int i : failed) {
@@ -107,11 +113,124 @@ class FullDiskTest {
         for (int i = 0; i < CHUNKS; i++) {
             assertArrayEquals(Patterns.bytes(i, CHUNK), q.read(sector(i), CHUNK).data(), "chunk " + i);
         }
+        closeBackend();
+        assertImage(format, image, CHUNKS);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"raw", "qcow2", "vhdx"})
+    void waitHoldsTheWriteUntilSpaceReturns(String format) throws Exception {
+        Path image = fullImage(format);
+        BlkQueueDriver q = serve(image, format, "--on-enospc", "wait", "--enospc-max-wait", "60");
+        int heldChunk = writeUntilOneIsHeld(q);
+        fs.freeFiller();
+        BlkCompletion done = q.await(); // the next retry gets through
+        assertEquals(BlkCommand.S_OK, done.status(), () -> "the held write, once space returned: " + backend.log());
+        for (int i = heldChunk + 1; i < CHUNKS; i++) {
+            assertEquals(BlkCommand.S_OK, q.write(sector(i), Patterns.bytes(i, CHUNK)).status(), "write " + i);
+        }
+        assertEquals(BlkCommand.S_OK, q.flush().status());
+        String log = backend.log();
+        assertEquals(1, count(log, "holding such requests"), log);
+        assertEquals(1, count(log, "no request held for space any more"), log);
+        assertTrue(log.contains("1 completed, 0 reported as I/O errors"), log);
+        closeBackend();
+        assertImage(format, image, CHUNKS);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"raw", "qcow2", "vhdx"})
+    void waitReportsAnIoErrorAfterTheBound(String format) throws Exception {
+        Path image = fullImage(format);
+        BlkQueueDriver q = serve(image, format, "--on-enospc", "wait", "--enospc-max-wait", "2");
+        int heldChunk = writeUntilOneIsHeld(q);
+        assertEquals(BlkCommand.S_IOERR, q.await().status(), () -> "never any space: " + backend.log());
+        assertTrue(backend.log().contains("0 completed, 1 reported as I/O errors"), backend.log());
+        fs.freeFiller();
+        for (int i = heldChunk; i < CHUNKS; i++) {
+            assertEquals(BlkCommand.S_OK, q.write(sector(i), Patterns.bytes(i, CHUNK)).status(), "write " + i + " with space");
+        }
+        assertEquals(BlkCommand.S_OK, q.flush().status());
+        closeBackend();
+        assertImage(format, image, CHUNKS);
+    }
+
+    /**
+     * SIGTERM while a write is held: the guest gets it back as an I/O error and the process ends.
+     * VHDX metadata is durable with each allocation, so it closes cleanly with everything
+     * written before. QCOW2 must write back its new tables at close and has no room: it exits
+     * with the error, and the refcounts written ahead of the tables leave leaked clusters only
+     * (qemu-img check exit 3, no corruption); the writes the guest never flushed are not in it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qcow2", "vhdx"})
+    void sigtermGivesTheHeldWriteBack(String format) throws Exception {
+        Path image = fullImage(format);
+        BlkQueueDriver q = serve(image, format, "--on-enospc", "wait", "--enospc-max-wait", "600");
+        int heldChunk = writeUntilOneIsHeld(q);
+        backend.process().destroy(); // SIGTERM
+        assertEquals(BlkCommand.S_IOERR, q.await().status(), () -> "held write at shutdown: " + backend.log());
+        assertTrue(backend.process().waitFor(20, java.util.concurrent.TimeUnit.SECONDS), backend.log());
+        String log = backend.log();
+        int exit = backend.process().exitValue();
+        assertTrue(log.contains("0 completed, 1 reported as I/O errors"), log);
+        closeBackend();
+        fs.freeFiller();
+        if (format.equals("vhdx")) {
+            assertEquals(0, exit, log);
+            assertImage(format, image, heldChunk);
+        } else {
+            assertEquals(1, exit, log);
+            assertTrue(log.contains("pwrite failed: ENOSPC"), log);
+            HostImages.Result check = HostImages.exec(List.of("qemu-img", "check", "-f", format, image.toString()));
+            assertEquals(3, check.exitCode(), check.describe()); // leaks, and nothing worse
+            assertTrue(check.describe().contains("leaked clusters were found") && !check.describe().contains("ERROR"),
+                    check.describe());
+        }
+    }
+
+    /**
+     * Writes chunk after chunk, each awaited, until one is held: the backend logs that its queue
+     * holds requests, and that write stays in flight. Every write before it succeeded.
+     */
+    private int writeUntilOneIsHeld(BlkQueueDriver q) throws Exception {
+        GuestBuffer buffer = frontend.ram().allocate(0, CHUNK, 512);
+        for (int i = 0; i < CHUNKS; i++) {
+            frontend.ram().write(buffer, Patterns.bytes(i, CHUNK));
+            q.submit(BlkCommand.write(sector(i), buffer));
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (true) {
+                BlkCompletion done = q.poll();
+                if (done != null) {
+                    assertEquals(BlkCommand.S_OK, done.status(), "write " + i + " before the disk is full");
+                    break;
+                }
+                if (backend.log().contains("holding such requests")) {
+                    assertEquals(null, q.poll(), "the held write stays in flight");
+                    return i;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("write " + i + " neither completed nor held: " + backend.log());
+                }
+                Thread.sleep(10);
+            }
+        }
+        throw new AssertionError("no write was held on a disk with " + LEFT_FREE + " bytes free: " + backend.log());
+    }
+
+    private void closeBackend() throws Exception {
         frontend.close();
         frontend = null;
         backend.close(); // the image is closed (flushed) before qemu-img looks at it
         backend = null;
-        assertImage(format, image, CHUNKS);
+    }
+
+    private static int count(String text, String part) {
+        int n = 0;
+        for (int at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + 1)) {
+            n++;
+        }
+        return n;
     }
 
     /** qemu-img finds the image clean and holding chunk i's pattern for every i below {@code chunks}. */

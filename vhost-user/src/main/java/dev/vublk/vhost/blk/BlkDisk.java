@@ -21,6 +21,7 @@ public final class BlkDisk {
     /** The limits in force; null while there are none (see {@link Throttle}). */
     private volatile Throttle throttle;
     private volatile BlkDevice connected;
+    private volatile EnospcPolicy enospcPolicy = EnospcPolicy.REPORT;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
         this.image = image;
@@ -155,6 +156,16 @@ public final class BlkDisk {
         if (device != null) {
             device.limitsChanged(); // outside the lock: it waits while a queue of the device is stopping
         }
+    }
+
+    /** What queues do with requests that found no space on the image's file system. */
+    public EnospcPolicy enospcPolicy() {
+        return enospcPolicy;
+    }
+
+    /** Applies to requests failing from now on; requests held already keep their start time. */
+    public void setEnospcPolicy(EnospcPolicy policy) {
+        this.enospcPolicy = java.util.Objects.requireNonNull(policy, "policy");
     }
 
     /** What queues check reads and writes against; null when the disk is unlimited. */
