@@ -9,6 +9,7 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.control.BlockIoErrorEvent;
 import dev.vublk.control.ControlServer;
 import dev.vublk.control.DiskCommands;
 import dev.vublk.control.QmpClientCommand;
@@ -215,6 +216,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                  ControlServer control = controlSocket == null ? null : ControlServer.start(controlSocket,
                     DiskCommands.of(disk), new Version().getVersion()[0], () -> shutdown.request(null))) {
                 shutdown.announceTo(control);
+                if (control != null) {
+                    BlockIoErrorEvent.attach(disk, control);
+                }
                 server.run();
             }
         }

@@ -22,6 +22,7 @@ public final class BlkDisk {
     private volatile Throttle throttle;
     private volatile BlkDevice connected;
     private volatile EnospcPolicy enospcPolicy = EnospcPolicy.REPORT;
+    private volatile IoErrorListener ioErrorListener;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
         this.image = image;
@@ -166,6 +167,15 @@ public final class BlkDisk {
     /** Applies to requests failing from now on; requests held already keep their start time. */
     public void setEnospcPolicy(EnospcPolicy policy) {
         this.enospcPolicy = java.util.Objects.requireNonNull(policy, "policy");
+    }
+
+    /** Who hears of requests failed with an I/O error (the control socket's BLOCK_IO_ERROR), or null. */
+    public IoErrorListener ioErrorListener() {
+        return ioErrorListener;
+    }
+
+    public void setIoErrorListener(IoErrorListener listener) {
+        this.ioErrorListener = listener;
     }
 
     /** What queues check reads and writes against; null when the disk is unlimited. */

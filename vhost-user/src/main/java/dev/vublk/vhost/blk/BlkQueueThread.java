@@ -107,6 +107,7 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
     private final RingTimer throttleTimer = new RingTimer(this::throttleTimerFired);
     /** Requests held while the disk has no space (--on-enospc wait). */
     private final SpaceWait spaceWait;
+    private final IoErrorEvents ioErrors;
     /** Where a held request's chain is walked again: {@link #chain} may hold a request the throttle defers. */
     private DescriptorChain retryChain;
 
@@ -125,7 +126,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
         this.usedGpa = vring.address().log();
         this.thread = new Thread(this, "vq-" + index);
         this.quiesce = device.quiesce();
-        this.spaceWait = new SpaceWait(index, disk.image().location(), this::restart);
+        this.ioErrors = new IoErrorEvents(disk);
+        this.spaceWait = new SpaceWait(index, disk.image().location(), this::restart, ioErrors);
     }
 
     /** Starts the thread and waits until its ring and queue are set up (or failed to be). */
@@ -503,6 +505,9 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
             return; // still owned, still in flight: started again when the disk may have room
         }
         spaceWait.finished(r, status == S_OK);
+        if (status == S_IOERR && !failed) {
+            ioErrors.failed(r.type, errno, false, System.nanoTime());
+        }
         // A failed queue never tells the guest, so the request counts as failed.
         stats.completed(RequestKind.of(r.type), failed ? RequestStatus.IOERR : RequestStatus.of(status),
                 r.data.totalBytes(), System.nanoTime() - r.takenNanos);

@@ -27,6 +27,7 @@ final class SpaceWait {
     private final String image;
     /** Starts a held request again on the queue thread (it completes through the queue as ever). */
     private final Consumer<BlkRequest> restart;
+    private final IoErrorEvents events;
     private final RingTimer timer = new RingTimer(this::retry);
     private final ArrayDeque<BlkRequest> held = new ArrayDeque<>();
     /** Requests held at least once and not finished: held now, or started again and in flight. */
@@ -37,10 +38,11 @@ final class SpaceWait {
     /** Set by {@link #release}: nothing is held any more. */
     private boolean releasing;
 
-    SpaceWait(int queue, String image, Consumer<BlkRequest> restart) {
+    SpaceWait(int queue, String image, Consumer<BlkRequest> restart, IoErrorEvents events) {
         this.queue = queue;
         this.image = image;
         this.restart = restart;
+        this.events = events;
     }
 
     /**
@@ -63,6 +65,7 @@ final class SpaceWait {
                 LOG.warn("queue {}: {}: no space for writes ({}); holding such requests and retrying every {} ms, each for"
                         + " at most {} s, before the guest gets an I/O error (--on-enospc wait)", queue, image,
                         Errno.name(errno), policy.retryInterval().toMillis(), policy.maxWait().toSeconds());
+                events.failed(r.type, errno, true, now);
             }
         } else if (now - r.heldSince >= policy.maxWait().toNanos()) {
             return false;

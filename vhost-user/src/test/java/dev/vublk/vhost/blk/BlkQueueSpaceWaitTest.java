@@ -68,6 +68,8 @@ class BlkQueueSpaceWaitTest {
     }
 
     private final FullDiskWorker worker = new FullDiskWorker();
+    /** What the disk's I/O error listener heard (the control socket's BLOCK_IO_ERROR). */
+    private final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
     private BlkGuest guest;
     private Vring vring;
     private EventFd kick;
@@ -78,6 +80,8 @@ class BlkQueueSpaceWaitTest {
     void setUp() throws Exception {
         disk = new BlkDisk(new FakeImage(1 << 20, false, ring -> worker), new BlkDeviceOptions(1, QUEUE_SIZE, "s", 512, true));
         device = disk.newDevice();
+        disk.setIoErrorListener((write, errno, held) -> events.add((write ? "write " : "read ") + Errno.name(errno)
+                + (held ? " stop" : " report")));
         guest = new BlkGuest(QUEUE_SIZE, 4 << 20);
         kick = EventFd.create();
         vring = TestVrings.configured(0, guest.driver, kick, EventFd.create().fd(), EventFd.create(EventFd.EFD_NONBLOCK).fd());
@@ -121,10 +125,13 @@ class BlkQueueSpaceWaitTest {
     @Test
     void reportFailsTheWriteAtOnce() throws Exception {
         DriverBuffer w = submit(OUT, 8, 4096);
-        awaitUsed(1);
+        DriverBuffer again = submit(OUT, 16, 4096);
+        awaitUsed(2);
         assertEquals(S_IOERR, guest.statusAt(w));
-        assertEquals(1, worker.writes.get(), "never tried again");
-        assertEquals(1, stats().requests(RequestKind.WRITE, RequestStatus.IOERR));
+        assertEquals(S_IOERR, guest.statusAt(again));
+        assertEquals(2, worker.writes.get(), "never tried again");
+        assertEquals(2, stats().requests(RequestKind.WRITE, RequestStatus.IOERR));
+        assertEquals(List.of("write ENOSPC report"), events, "one event a second at most");
     }
 
     @Test
@@ -145,6 +152,7 @@ class BlkQueueSpaceWaitTest {
         assertEquals(4096, worker.lastWriteBytes);
         assertEquals(1, stats().requests(RequestKind.WRITE, RequestStatus.OK));
         assertEquals(0, stats().requests(RequestStatus.IOERR), "counted once, as it completed");
+        assertEquals(List.of("write ENOSPC stop"), events, "one event as the queue starts holding, none per retry");
         assertEquals(2, stop(), "both requests consumed");
     }
 
@@ -170,6 +178,7 @@ class BlkQueueSpaceWaitTest {
         awaitUsed(1);
         assertEquals(S_IOERR, guest.statusAt(w));
         assertEquals(1, worker.writes.get());
+        assertEquals(List.of("write EIO report"), events);
     }
 
     @Test
@@ -181,6 +190,7 @@ class BlkQueueSpaceWaitTest {
         assertEquals(S_IOERR, guest.statusAt(w));
         assertEquals(2, worker.writes.get(), "the first attempt and one retry");
         assertEquals(1, stats().requests(RequestKind.WRITE, RequestStatus.IOERR));
+        assertEquals(List.of("write ENOSPC stop", "write ENOSPC report"), events);
     }
 
     @Test
