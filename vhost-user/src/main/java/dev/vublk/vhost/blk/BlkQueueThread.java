@@ -306,7 +306,8 @@ final class BlkQueueThread implements Runnable, IoCompletion, RequestOwner {
                 if (ring.inFlight() == 0) {
                     break;
                 }
-            } else if (inFlight == 0 && quiesce.requested()) {
+            } else if (inFlight == spaceWait.held() && quiesce.requested()) {
+                // Held requests have no I/O under way, and read the size anew when started again.
                 parkWhileQuiesced();
                 continue;
             }
