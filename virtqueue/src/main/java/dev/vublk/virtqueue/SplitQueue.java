@@ -330,13 +330,7 @@ public final class SplitQueue {
             return BROKEN;
         }
         own(head);
-        try {
-            walk(head, chain);
-            return head;
-        } catch (RuntimeException e) {
-            markBroken("ring memory is unusable: " + e);
-            return BROKEN;
-        }
+        return walkOrBreak(head, chain);
     }
 
     /**
@@ -354,6 +348,11 @@ public final class SplitQueue {
         if (brokenReason != null || head < 0 || head >= size || !isOwned(head)) {
             return BROKEN;
         }
+        return walkOrBreak(head, chain);
+    }
+
+    /** Walks an owned head; ring memory that went away breaks the queue, not the thread. */
+    private int walkOrBreak(int head, DescriptorChain chain) {
         try {
             walk(head, chain);
             return head;

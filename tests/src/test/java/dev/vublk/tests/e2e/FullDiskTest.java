@@ -126,16 +126,11 @@ class FullDiskTest {
         fs.freeFiller();
         BlkCompletion done = q.await(); // the next retry gets through
         assertEquals(BlkCommand.S_OK, done.status(), () -> "the held write, once space returned: " + backend.log());
-        for (int i = heldChunk + 1; i < CHUNKS; i++) {
-            assertEquals(BlkCommand.S_OK, q.write(sector(i), Patterns.bytes(i, CHUNK)).status(), "write " + i);
-        }
-        assertEquals(BlkCommand.S_OK, q.flush().status());
         String log = backend.log();
         assertEquals(1, count(log, "holding such requests"), log);
         assertEquals(1, count(log, "no request held for space any more"), log);
         assertTrue(log.contains("1 completed, 0 reported as I/O errors"), log);
-        closeBackend();
-        assertImage(format, image, CHUNKS);
+        writeTheRestAndCheck(q, format, image, heldChunk + 1);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -147,7 +142,12 @@ class FullDiskTest {
         assertEquals(BlkCommand.S_IOERR, q.await().status(), () -> "never any space: " + backend.log());
         assertTrue(backend.log().contains("0 completed, 1 reported as I/O errors"), backend.log());
         fs.freeFiller();
-        for (int i = heldChunk; i < CHUNKS; i++) {
+        writeTheRestAndCheck(q, format, image, heldChunk);
+    }
+
+    /** Writes chunks {@code from} on (there is space now), flushes, closes, and checks the image holds every chunk. */
+    private void writeTheRestAndCheck(BlkQueueDriver q, String format, Path image, int from) throws Exception {
+        for (int i = from; i < CHUNKS; i++) {
             assertEquals(BlkCommand.S_OK, q.write(sector(i), Patterns.bytes(i, CHUNK)).status(), "write " + i + " with space");
         }
         assertEquals(BlkCommand.S_OK, q.flush().status());

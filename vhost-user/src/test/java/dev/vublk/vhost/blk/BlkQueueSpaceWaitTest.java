@@ -209,15 +209,7 @@ class BlkQueueSpaceWaitTest {
         disk.setEnospcPolicy(new EnospcPolicy(EnospcPolicy.Action.WAIT, Duration.ofMinutes(1), Duration.ofMinutes(10)));
         DriverBuffer w = submit(OUT, 8, 4096);
         HoldingWorker.await("the write failed once", () -> worker.writes.get() == 1);
-        boolean[] changed = {false};
-        CompletableFuture.runAsync(() -> {
-            try {
-                device.whileQuiesced(() -> changed[0] = true);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        }).get(20, TimeUnit.SECONDS);
-        assertEquals(true, changed[0], "a held write has no I/O under way: the queue parks instead of making a resize wait");
+        assertEquals(true, Quiesces.changeWhileQuiesced(device, 20), "a held write has no I/O under way: the queue parks instead of making a resize wait");
         assertEquals(BlkGuest.UNTOUCHED, guest.statusAt(w), "and it is still held");
         assertEquals(0, stats().requests(RequestStatus.IOERR));
     }
