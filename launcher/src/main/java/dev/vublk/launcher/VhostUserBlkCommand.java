@@ -254,7 +254,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         if (limits.limited()) {
             more.append(", I/O limits ").append(limits.describe());
         }
-        if (!readOnly) {
+        if (onEnospc == OnEnospc.wait && !readOnly) { // like I/O limits, said when not the default
             more.append(", on ENOSPC ").append(enospcPolicy().describe());
         }
         if (controlSocket != null) {
@@ -276,7 +276,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
     }
 
-    private EnospcPolicy enospcPolicy() {
+    EnospcPolicy enospcPolicy() {
         return onEnospc == OnEnospc.wait ? EnospcPolicy.waitFor(java.time.Duration.ofSeconds(enospcMaxWait)) : EnospcPolicy.REPORT;
     }
 

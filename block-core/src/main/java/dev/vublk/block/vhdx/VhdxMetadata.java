@@ -271,12 +271,14 @@ public final class VhdxMetadata {
                 newRaw = BatEntry.encode(BatEntry.FULLY_PRESENT, start);
             }
             file.truncate(end);
+            // Reserved before the log writes: should they fail (a full disk) after the entry is
+            // durable, a replayable entry may point here, so the space is never handed out again.
+            nextFree = end;
             commit(chunk, BatEntry.fileOffset(sbRaw), bitmapPages, end, pIdx, newRaw, sbIdx, sbRaw);
             if (sbIdx >= 0) {
                 b.setBitmap(chunk, sbRaw);
             }
             b.setPayload(block, newRaw);
-            nextFree = end;
             return newRaw;
         } finally {
             lock.unlock();

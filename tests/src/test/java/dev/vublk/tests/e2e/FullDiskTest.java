@@ -130,6 +130,7 @@ class FullDiskTest {
         assertEquals(1, count(log, "holding such requests"), log);
         assertEquals(1, count(log, "no request held for space any more"), log);
         assertTrue(log.contains("1 completed, 0 reported as I/O errors"), log);
+        assertTrue(log.contains(", on ENOSPC wait (retry every 1 s, at most 60 s)"), log);
         writeTheRestAndCheck(q, format, image, heldChunk + 1);
     }
 

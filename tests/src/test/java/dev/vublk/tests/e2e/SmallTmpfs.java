@@ -8,25 +8,50 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * A tmpfs of a few MiB mounted on an empty directory, so a test can run a file system out of
- * space for real: a filler file takes all but what the test leaves free, and deleting it gives
- * the space back. Unmounted on {@link #close()} whatever the test's outcome (lazily, should a
- * process still hold a file there).
+ * A tmpfs of a few MiB, so a test can run a file system out of space for real: a filler file
+ * takes all but what the test leaves free, and deleting it gives the space back. Mounted on an
+ * empty directory when this process may mount (the tests run as root); otherwise inside a user
+ * and mount namespace of its own ({@code unshare -rm}) held open by a sleeping process, and
+ * reached through that process's {@code /proc/PID/root}, so the backend, qemu-img and the test
+ * all see the same files. Unmounted (or the namespace ended) on {@link #close()} whatever the
+ * test's outcome.
  */
 final class SmallTmpfs implements AutoCloseable {
+    /** Set to {@code unshare} to take the namespace path even where mounting works (to test it). */
+    static final String MODE_PROPERTY = "vublk.tmpfs";
+
     private final Path dir;
     private final Path filler;
+    /** The process holding the namespace, or null when mounted here. */
+    private final Process holder;
 
-    private SmallTmpfs(Path dir) {
+    private SmallTmpfs(Path dir, Process holder) {
         this.dir = dir;
         this.filler = dir.resolve("filler");
+        this.holder = holder;
     }
 
-    /** Mounts a tmpfs of {@code bytes} on {@code dir} (made if missing); the tests run as root. */
+    /** A tmpfs of {@code bytes}: on {@code dir} (made if missing), or where the namespace shows it. */
     static SmallTmpfs mount(Path dir, long bytes) throws IOException {
         Files.createDirectories(dir);
-        HostImages.run(List.of("mount", "-t", "tmpfs", "-o", "size=" + bytes + ",mode=0700", "tmpfs", dir.toString()));
-        return new SmallTmpfs(dir);
+        String options = "size=" + bytes + ",mode=0700";
+        if (!"unshare".equals(System.getProperty(MODE_PROPERTY))
+                && HostImages.exec(List.of("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir.toString())).exitCode() == 0) {
+            return new SmallTmpfs(dir, null);
+        }
+        return inNamespace(dir, options);
+    }
+
+    private static SmallTmpfs inNamespace(Path dir, String options) throws IOException {
+        Process p = new ProcessBuilder("unshare", "-rm", "sh", "-c",
+                "mount -t tmpfs -o " + options + " tmpfs \"$1\" && echo mounted && exec sleep 86400", "sh", dir.toString())
+                .redirectErrorStream(true).start();
+        String line = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream())).readLine();
+        if (!"mounted".equals(line)) {
+            p.destroyForcibly();
+            throw new IOException("cannot mount a tmpfs, neither here nor in a user and mount namespace (unshare -rm): " + line);
+        }
+        return new SmallTmpfs(Path.of("/proc", Long.toString(p.pid()), "root").resolve(dir.toString().substring(1)), p);
     }
 
     Path dir() {
@@ -60,6 +85,15 @@ final class SmallTmpfs implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        HostImages.run(List.of("umount", "-l", dir.toString()));
+        if (holder == null) {
+            HostImages.run(List.of("umount", "-l", dir.toString()));
+            return;
+        }
+        holder.destroyForcibly(); // the namespace, and its tmpfs, end with their last process
+        try {
+            holder.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
