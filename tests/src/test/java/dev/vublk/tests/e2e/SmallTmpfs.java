@@ -35,11 +35,18 @@ final class SmallTmpfs implements AutoCloseable {
     static SmallTmpfs mount(Path dir, long bytes) throws IOException {
         Files.createDirectories(dir);
         String options = "size=" + bytes + ",mode=0700";
-        if (!"unshare".equals(System.getProperty(MODE_PROPERTY))
-                && HostImages.exec(List.of("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir.toString())).exitCode() == 0) {
+        if (!"unshare".equals(System.getProperty(MODE_PROPERTY)) && mountHere(dir, options)) {
             return new SmallTmpfs(dir, null);
         }
         return inNamespace(dir, options);
+    }
+
+    private static boolean mountHere(Path dir, String options) {
+        try {
+            return HostImages.exec(List.of("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir.toString())).exitCode() == 0;
+        } catch (IOException e) {
+            return false; // no mount command: the namespace's is tried next
+        }
     }
 
     private static SmallTmpfs inNamespace(Path dir, String options) throws IOException {
