@@ -2,6 +2,7 @@ package dev.vublk.vhost.blk;
 
 import dev.vublk.uring.Errno;
 import dev.vublk.uring.IoUring;
+import dev.vublk.uring.NativeException;
 import java.util.ArrayDeque;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -101,7 +102,7 @@ final class SpaceWait {
      * The queue stops or failed: holds nothing more, and fires the timer at once so each held
      * request is tried once more and, failing again, reported.
      */
-    void release(IoUring ring) throws dev.vublk.uring.NativeException {
+    void release(IoUring ring) throws NativeException {
         releasing = true;
         timer.cancel(ring);
     }
