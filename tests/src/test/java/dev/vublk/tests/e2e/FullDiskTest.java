@@ -74,9 +74,9 @@ class FullDiskTest {
     }
 
     private BlkQueueDriver serve(Path image, String format, String... options) throws Exception {
-        backend = ProcessBackend.ours(new BackendSpec(image, format, 1, false, "full", 512, true),
+        backend = ProcessBackend.ours(new BackendSpec(image, format, 2, false, "full", 512, true),
                 dir.resolve("vhost.sock"), System.getProperty("java.class.path"), List.of(options));
-        frontend = VhostUserBlkFrontend.open(dir.resolve("vhost.sock"), FrontendOptions.qemu(1));
+        frontend = VhostUserBlkFrontend.open(dir.resolve("vhost.sock"), FrontendOptions.qemu(2));
         return frontend.queue(0);
     }
 
@@ -123,6 +123,10 @@ class FullDiskTest {
         Path image = fullImage(format);
         BlkQueueDriver q = serve(image, format, "--on-enospc", "wait", "--enospc-max-wait", "60");
         int heldChunk = writeUntilOneIsHeld(q);
+        BlkQueueDriver other = frontend.queue(1); // neither the process nor the other queue waits for the held write
+        assertArrayEquals(Patterns.bytes(0, CHUNK), other.read(sector(0), CHUNK).data());
+        assertEquals(BlkCommand.S_OK, other.write(sector(0), Patterns.bytes(0, CHUNK)).status(), "a rewrite needs no new space");
+        assertEquals(null, q.poll(), "the write on queue 0 is still held");
         fs.freeFiller();
         BlkCompletion done = q.await(); // the next retry gets through
         assertEquals(BlkCommand.S_OK, done.status(), () -> "the held write, once space returned: " + backend.log());
