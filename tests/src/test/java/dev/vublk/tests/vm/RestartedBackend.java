@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -96,7 +97,7 @@ final class RestartedBackend implements AutoCloseable {
     /** Per queue, the count its start logged; null while a queue has not started yet. */
     private static int[] resubmitted(String log, int queues) {
         int[] counts = new int[queues];
-        java.util.Arrays.fill(counts, -1);
+        Arrays.fill(counts, -1);
         Matcher m = RESUBMITTED.matcher(log);
         while (m.find()) {
             int q = Integer.parseInt(m.group(1));
