@@ -15,7 +15,7 @@ import java.nio.file.Path;
 public final class UnixSocket implements AutoCloseable {
     /** The most descriptors one message may carry; vhost-user sends at most 8. */
     public static final int MAX_FDS = 32;
-    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_WR = 1, SHUT_RDWR = 2;
+    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
     private static final int SOL_SOCKET = 1, SCM_RIGHTS = 1;
     private static final int MSG_CTRUNC = 0x8, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
     private static final long MSGHDR_SIZE = 56, IOVEC_SIZE = 16, CMSG_HEADER = 16;
@@ -202,6 +202,18 @@ public final class UnixSocket implements AutoCloseable {
     public void shutdown() {
         try {
             Libc.call("shutdown", null, Syscalls.SHUTDOWN, fd, SHUT_RDWR);
+        } catch (NativeException ignored) {
+            // already disconnected
+        }
+    }
+
+    /**
+     * Ends this side's receiving (SHUT_RD): a thread blocked in {@link #receive} here returns end
+     * of stream, and the peer sees nothing until the socket is closed (its writes fail).
+     */
+    public void shutdownInput() {
+        try {
+            Libc.call("shutdown", null, Syscalls.SHUTDOWN, fd, SHUT_RD);
         } catch (NativeException ignored) {
             // already disconnected
         }

@@ -237,6 +237,35 @@ class UnixSocketTest {
         }
     }
 
+    /**
+     * A graceful stop wakes the backend's reader without the front-end hearing of it: QEMU must
+     * see the end only when the socket closes, after the queues published their completions.
+     */
+    @Test
+    void shutdownInputWakesABlockedReceiveAndThePeerSeesNothingUntilClose() throws Exception {
+        UnixSocket[] p = pair("shut-rd.sock");
+        try (UnixSocket client = p[0]; UnixSocket server = p[1]) {
+            MemorySegment in = arena.allocate(16);
+            CompletableFuture<ReceivedMessage> receiver = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.receive(in, 16, 4);
+                } catch (NativeException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            Thread.sleep(100);
+            assertFalse(receiver.isDone(), "receive returned with nothing sent");
+            server.shutdownInput();
+            assertEquals(0, receiver.get(5, TimeUnit.SECONDS).bytes());
+            client.setTimeouts(java.time.Duration.ofMillis(200));
+            NativeException quiet = assertThrows(NativeException.class, () -> client.receive(in, 16, 0),
+                    "the peer read something (end of stream) before the socket was closed");
+            assertEquals(Errno.EAGAIN, quiet.errno());
+            server.close();
+            assertEquals(0, client.receive(in, 16, 0).bytes(), "the peer sees the end once the socket is closed");
+        }
+    }
+
     @Test
     void shutdownWakesABlockedReceive() throws Exception {
         UnixSocket[] p = pair("shut.sock");

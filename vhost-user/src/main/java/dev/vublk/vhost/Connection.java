@@ -95,9 +95,15 @@ public final class Connection implements AutoCloseable {
         send(request.header().reply(payload.remaining()), payload, fds);
     }
 
-    /** Wakes a thread blocked in {@link #receive()}. */
+    /**
+     * Wakes a thread blocked in {@link #receive()} (it reads end of stream) without the front-end
+     * seeing anything: only our receiving side is shut. The front-end learns of the end when the
+     * connection is closed, after the queues have finished and published what was in flight and
+     * signalled the guest; were it told first, QEMU would stop the device and drop its call
+     * eventfds while those completions are still coming, and the guest would never hear of them.
+     */
     public void shutdown() {
-        socket.shutdown();
+        socket.shutdownInput();
     }
 
     @Override

@@ -120,6 +120,36 @@ public final class BackendProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * SIGTERM, as an operator's restart (an upgrade) would; returns the exit status, or -1 if the
+     * process was still there after {@code limit} (then it is killed).
+     */
+    public int terminate(java.time.Duration limit) {
+        process.destroy();
+        try {
+            if (process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+                return process.exitValue();
+            }
+            threadDump();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        kill();
+        return -1;
+    }
+
+    /** Appends the JVM's thread dump to the log ({@code jcmd} beside the running java): why it hangs. */
+    private void threadDump() throws InterruptedException {
+        Path jcmd = Path.of(ProcessHandle.current().info().command().orElse("java")).resolveSibling("jcmd");
+        try {
+            Process dump = new ProcessBuilder(jcmd.toString(), Long.toString(process.pid()), "Thread.print")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            dump.waitFor(30, TimeUnit.SECONDS);
+        } catch (IOException e) {
+            // The dump is a diagnosis only; the caller reports the hang either way.
+        }
+    }
+
     /** SIGTERM, then SIGKILL after five seconds. */
     @Override
     public void close() {

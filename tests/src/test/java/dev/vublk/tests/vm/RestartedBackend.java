@@ -61,6 +61,11 @@ final class RestartedBackend implements AutoCloseable {
         process.kill();
     }
 
+    /** SIGTERM; the exit status, or -1 when it did not exit within {@code limit}. */
+    int terminate(Duration limit) {
+        return process.terminate(limit);
+    }
+
     /**
      * Waits until QEMU connected and every queue started with the inflight area; fails the test
      * when that takes longer than {@code limit}, the backend dies, logs an ERROR, or the guest ends.
