@@ -8,9 +8,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,7 +41,8 @@ class LiveMigrationVmTest {
     private static final Duration MIGRATION = Duration.ofMinutes(5);
     private static GuestKit kit;
 
-    @TempDir
+    /** Kept when a test fails: the backends' logs tell what they did around the switch. */
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path dir;
 
     @BeforeAll
@@ -50,13 +53,22 @@ class LiveMigrationVmTest {
     @Test
     void aGuestRunningVerifiedFioMovesToAnotherBackendMidRun() throws IOException {
         Path image = HostImages.rawImage(dir, "disk.raw", 2 * REGION_MIB * MIB);
-        VmSpec spec = VmSpec.of("fio-loop").withQueues(2).withArg("mib", Integer.toString(REGION_MIB))
+        migrateMidFio(image, REGION_MIB, OurBackend.command(image, 2));
+    }
+
+    /**
+     * Boots fio-loop on {@code sourceBackend} (with {@value BackendProcess#SOCKET_PLACEHOLDER}),
+     * migrates the guest once fio runs to QEMU B on our backend serving {@code image} directly,
+     * and checks the guest's verdict on B, the migration's figures and the image.
+     */
+    private void migrateMidFio(Path image, int regionMib, List<String> sourceBackend) throws IOException {
+        VmSpec spec = VmSpec.of("fio-loop").withQueues(2).withArg("mib", Integer.toString(regionMib))
                 .withArg("secs", "45").withArg("jobs", "8").withTimeout(Duration.ofMinutes(10));
         VmRunner runner = new VmRunner(kit, dir);
         GuestResult result;
         LiveMigration.Figures figures;
         long start = System.nanoTime();
-        try (BackendProcess backendA = BackendProcess.start(OurBackend.command(image, 2), dir.resolve("a.sock"),
+        try (BackendProcess backendA = BackendProcess.start(sourceBackend, dir.resolve("a.sock"),
                      dir.resolve("backend-a.log"), BACKEND_READY);
              // The source's backend holds the image's write lock until the end; B shares the image.
              BackendProcess backendB = BackendProcess.start(OurBackend.command(image, 2, "--locking", "off"),
@@ -70,7 +82,7 @@ class LiveMigrationVmTest {
             figures = LiveMigration.run(qmpA, qmpB, dir.resolve("migration.sock"), BANDWIDTH, MIGRATION);
             System.out.printf("migration: %s, after %.1f s of the test%n", figures, (System.nanoTime() - start) / 1e9);
             assertEquals("postmigrate", qmpA.runState());
-            awaitRunState(qmpB, "running", Duration.ofSeconds(60));
+            awaitRunning(destination, qmpB, Duration.ofSeconds(60));
             qmpA.execute("quit");
             awaitExit(source, Duration.ofSeconds(60));
             awaitVerdict(destination, Duration.ofMinutes(6));
@@ -90,7 +102,7 @@ class LiveMigrationVmTest {
         assertEquals("0", result.get("failed_rounds"), "fio rounds that failed verification on B");
         assertEquals("0", result.get("kernel_errors"), "I/O errors in the guest's kernel log");
         assertTrue(result.getLong("rounds") >= 1);
-        assertEquals(HostImages.sha256(image, REGION_MIB * MIB), result.get("sha256"),
+        assertEquals(HostImages.sha256(image, regionMib * MIB), result.get("sha256"),
                 "what the guest read back on B is what the image holds");
     }
 
@@ -114,11 +126,21 @@ class LiveMigrationVmTest {
         }
     }
 
-    private static void awaitRunState(QemuMonitor qmp, String state, Duration bound) {
+    /** Waits for QEMU B to run the guest; QEMU exits when it cannot load what A sent, and says why. */
+    private static void awaitRunning(RunningVm vm, QemuMonitor qmp, Duration bound) {
         long deadline = System.nanoTime() + bound.toNanos();
-        String now;
-        while (!(now = qmp.runState()).equals(state)) {
-            assertTrue(System.nanoTime() < deadline, "QEMU is " + now + ", not " + state + ", after " + bound);
+        while (true) {
+            String now;
+            try {
+                now = qmp.runState();
+            } catch (VmException e) {
+                awaitExit(vm, Duration.ofSeconds(10));
+                throw new VmException("QEMU B exited after the migration:\n" + vm.serial().tailText(20), e);
+            }
+            if (now.equals("running")) {
+                return;
+            }
+            assertTrue(System.nanoTime() < deadline, "QEMU B is " + now + ", not running, after " + bound);
             QemuMonitor.sleep(Duration.ofMillis(200));
         }
     }
