@@ -34,6 +34,19 @@ public final class QemuCommand {
         return cmd;
     }
 
+    /** A QMP monitor on a Unix socket QEMU creates, for tests that drive QEMU (migration). */
+    public static List<String> monitor(Path qmpSocket) {
+        return List.of("-qmp", "unix:" + qmpSocket + ",server=on,wait=off");
+    }
+
+    /**
+     * A migration destination: QEMU starts with its devices (so the vhost-user back-end is
+     * connected) and waits for {@code migrate-incoming}, which names the channel.
+     */
+    public static List<String> incoming() {
+        return List.of("-incoming", "defer");
+    }
+
     static String kernelCommandLine(VmSpec spec, long tscKhz) {
         // Under TCG on a busy host the guest's TSC calibration against the PIT fails, after
         // which the kernel hangs waiting for ticks; the TSC runs at the host's rate, so say so.

@@ -37,6 +37,14 @@ public final class SerialLog {
         this.test = test;
     }
 
+    /**
+     * For the console of a guest migrated in during its test: the BEGIN line went to the
+     * source's console, so RESULT lines count from the first one on.
+     */
+    public synchronized void resumeTest() {
+        begun = true;
+    }
+
     public synchronized void accept(String raw) {
         String line = raw.replace("\r", "");
         if (lines.size() >= MAX_LINES) {

@@ -2,6 +2,7 @@ package dev.vublk.tests.vm;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -72,6 +73,27 @@ public final class VmRunner {
     /** Boots without waiting, e.g. to restart the backend while the guest runs. */
     public RunningVm start(VmSpec spec, Path socket) {
         return RunningVm.start(spec, QemuCommand.build(kit, spec, socket, tscKhz));
+    }
+
+    /** Boots without waiting, with a QMP monitor on {@code qmpSocket} (see {@link QemuMonitor}). */
+    public RunningVm start(VmSpec spec, Path socket, Path qmpSocket) {
+        List<String> cmd = new ArrayList<>(QemuCommand.build(kit, spec, socket, tscKhz));
+        cmd.addAll(QemuCommand.monitor(qmpSocket));
+        return RunningVm.start(spec, cmd);
+    }
+
+    /**
+     * Starts a migration destination for a guest running {@code spec} elsewhere: QEMU with a
+     * QMP monitor on {@code qmpSocket}, waiting for {@code migrate-incoming}; its console counts
+     * the guest test as begun (the BEGIN line went to the source's console).
+     */
+    public RunningVm startIncoming(VmSpec spec, Path socket, Path qmpSocket) {
+        List<String> cmd = new ArrayList<>(QemuCommand.build(kit, spec, socket, tscKhz));
+        cmd.addAll(QemuCommand.monitor(qmpSocket));
+        cmd.addAll(QemuCommand.incoming());
+        RunningVm vm = RunningVm.start(spec, cmd);
+        vm.serial().resumeTest();
+        return vm;
     }
 
     static VmException failure(GuestResult r, String backendTail) {
