@@ -237,6 +237,21 @@ class UnixSocketTest {
         }
     }
 
+    /** A receive on another thread, checked to be blocked (nothing was sent). */
+    private static CompletableFuture<ReceivedMessage> blockedReceive(UnixSocket socket, MemorySegment in)
+            throws InterruptedException {
+        CompletableFuture<ReceivedMessage> receiver = CompletableFuture.supplyAsync(() -> {
+            try {
+                return socket.receive(in, 16, 4);
+            } catch (NativeException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        Thread.sleep(100);
+        assertFalse(receiver.isDone(), "receive returned with nothing sent");
+        return receiver;
+    }
+
     /**
      * A graceful stop wakes the backend's reader without the front-end hearing of it: QEMU must
      * see the end only when the socket closes, after the queues published their completions.
@@ -246,15 +261,7 @@ class UnixSocketTest {
         UnixSocket[] p = pair("shut-rd.sock");
         try (UnixSocket client = p[0]; UnixSocket server = p[1]) {
             MemorySegment in = arena.allocate(16);
-            CompletableFuture<ReceivedMessage> receiver = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.receive(in, 16, 4);
-                } catch (NativeException e) {
-                    throw new RuntimeException(e);
-                }
-            });
-            Thread.sleep(100);
-            assertFalse(receiver.isDone(), "receive returned with nothing sent");
+            CompletableFuture<ReceivedMessage> receiver = blockedReceive(server, in);
             server.shutdownInput();
             assertEquals(0, receiver.get(5, TimeUnit.SECONDS).bytes());
             client.setTimeouts(java.time.Duration.ofMillis(200));
@@ -271,15 +278,7 @@ class UnixSocketTest {
         UnixSocket[] p = pair("shut.sock");
         try (UnixSocket client = p[0]; UnixSocket server = p[1]) {
             MemorySegment in = arena.allocate(16);
-            CompletableFuture<ReceivedMessage> receiver = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.receive(in, 16, 4);
-                } catch (NativeException e) {
-                    throw new RuntimeException(e);
-                }
-            });
-            Thread.sleep(100);
-            assertFalse(receiver.isDone(), "receive returned with nothing sent");
+            CompletableFuture<ReceivedMessage> receiver = blockedReceive(server, in);
             server.shutdown();
             ReceivedMessage m = receiver.get(5, TimeUnit.SECONDS);
             assertEquals(0, m.bytes());
