@@ -14,7 +14,7 @@ final class SocketAddress {
     static final int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
     static final int SIZE = 110;
     static final int IN_SIZE = 16, IN6_SIZE = 28;
-    private static final int PATH_MAX = 108;
+    static final int PATH_MAX = 108;
 
     private SocketAddress() {}
 

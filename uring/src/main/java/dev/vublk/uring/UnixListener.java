@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 
 /** A listening Unix stream socket (the backend's side of {@code --socket-path} or {@code --fd}). */
 public final class UnixListener implements AutoCloseable {
@@ -24,7 +25,11 @@ public final class UnixListener implements AutoCloseable {
     /**
      * Binds and listens on {@code path}. A stale socket file left by an earlier process is
      * replaced; any other kind of file there is refused. The socket is made mode 0600 before
-     * {@code listen}, so no other user can connect.
+     * {@code listen}, so no other user can connect. It is bound under a temporary name in the
+     * same directory and renamed to {@code path} once it listens: whoever waits for the file to
+     * appear (a VMM, a test) can connect at once, where a connect between bind and listen would
+     * be refused. (When the temporary name would not fit a socket address, {@code path} is bound
+     * directly.)
      */
     public static UnixListener listen(Path path, int backlog) throws IOException {
         if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
@@ -36,16 +41,35 @@ public final class UnixListener implements AutoCloseable {
             Files.delete(path);
         }
         int fd = (int) Libc.call("socket", path.toString(), Syscalls.SOCKET, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        Path bound = temporaryName(path);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment addr = SocketAddress.of(arena, path);
+            SocketAddress.of(arena, path); // clients connect to this name: it must fit an address
+            MemorySegment addr = SocketAddress.of(arena, bound);
             Libc.call("bind", path.toString(), Syscalls.BIND, fd, addr, SocketAddress.SIZE);
-            Libc.call("chmod", path.toString(), Syscalls.FCHMODAT, Syscalls.AT_FDCWD, arena.allocateFrom(path.toString()), 0600, 0);
-            Libc.call("listen", path.toString(), Syscalls.LISTEN, fd, backlog);
+            try {
+                Libc.call("chmod", path.toString(), Syscalls.FCHMODAT, Syscalls.AT_FDCWD, arena.allocateFrom(bound.toString()), 0600, 0);
+                Libc.call("listen", path.toString(), Syscalls.LISTEN, fd, backlog);
+                if (!bound.equals(path)) {
+                    Files.move(bound, path, StandardCopyOption.ATOMIC_MOVE);
+                }
+            } catch (IOException e) {
+                Files.deleteIfExists(bound);
+                throw e;
+            }
             return new UnixListener(fd, path);
         } catch (IOException e) {
             Fds.closeQuietly(fd);
             throw e;
         }
+    }
+
+    private static final java.util.concurrent.atomic.AtomicInteger TEMPORARY = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** A name beside {@code path} for this process, or {@code path} when a sibling would not fit. */
+    static Path temporaryName(Path path) {
+        Path parent = path.toAbsolutePath().getParent();
+        Path tmp = parent.resolve(".vublk-" + ProcessHandle.current().pid() + "-" + TEMPORARY.incrementAndGet() + ".sock");
+        return tmp.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length < SocketAddress.PATH_MAX ? tmp : path;
     }
 
     /** Adopts a descriptor that is already bound and listening ({@code --fd}). */

@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -75,6 +76,31 @@ class UnixSocketTest {
             assertEquals(0xC000, (Integer) Files.getAttribute(path, "unix:mode") & 0xF000, "a socket file");
         }
         assertFalse(Files.exists(path), "close removes the socket file");
+    }
+
+    /**
+     * The socket is bound under a temporary name and renamed once it listens, so its path never
+     * names a socket that refuses connections; no temporary name is left behind. A path whose
+     * sibling name would not fit a socket address is bound directly.
+     */
+    @Test
+    void theSocketAppearsListeningAndLeavesNoTemporaryName() throws IOException {
+        Path sub = Files.createDirectories(dir.resolve("only"));
+        Path path = sub.resolve("v.sock");
+        try (UnixListener listener = UnixListener.listen(path, 1)) {
+            assertNotEquals(path, UnixListener.temporaryName(path), "a temporary name is used here");
+            try (var files = Files.list(sub)) {
+                assertEquals(List.of(path), files.toList());
+            }
+            UnixSocket.connect(path).close();
+        }
+        // A directory that leaves room for a short name but not for the temporary one.
+        Path deep = Files.createDirectories(sub.resolve("d".repeat(SocketAddress.PATH_MAX - 12 - sub.toString().length())));
+        Path tight = deep.resolve("v.sock");
+        assertEquals(tight, UnixListener.temporaryName(tight), "no room for a sibling name: bound directly");
+        try (UnixListener listener = UnixListener.listen(tight, 1)) {
+            UnixSocket.connect(tight).close();
+        }
     }
 
     @Test

@@ -69,11 +69,13 @@ public final class NbdServer implements AutoCloseable {
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (true) {
             try {
-                // A Unix socket file appears once the server listens; a TCP port is probed (the server logs the probe).
+                // Probed by connecting (the server logs the probe): a Unix socket's file appears at
+                // bind, before the server listens, and a connect in between is refused.
                 if (socket != null) {
                     if (!java.nio.file.Files.exists(socket)) {
                         throw new IOException("no socket yet at " + socket);
                     }
+                    dev.vublk.uring.UnixSocket.connect(socket).close();
                 } else {
                     StreamSocket.connect(java.net.InetAddress.getLoopbackAddress(), port, Duration.ofSeconds(1)).close();
                 }
