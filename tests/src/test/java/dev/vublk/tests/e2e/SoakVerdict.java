@@ -30,7 +30,7 @@ final class SoakVerdict {
 
     /** Everything not flat about the samples after {@code warmupSeconds}; empty when flat. */
     static List<String> violations(List<Sample> samples, double warmupSeconds) {
-        List<Sample> steady = samples.stream().filter(s -> s.seconds() >= warmupSeconds).toList();
+        List<Sample> steady = steady(samples, warmupSeconds);
         List<String> v = new ArrayList<>();
         if (steady.size() < MIN_STEADY_SAMPLES) {
             v.add("only " + steady.size() + " samples after the " + warmupSeconds + " s warm-up (need " + MIN_STEADY_SAMPLES + ")");
@@ -59,6 +59,10 @@ final class SoakVerdict {
         return v;
     }
 
+    private static List<Sample> steady(List<Sample> samples, double warmupSeconds) {
+        return samples.stream().filter(s -> s.seconds() >= warmupSeconds).toList();
+    }
+
     /** The least-squares slope of RSS over time times the window's length, in KiB. */
     static double fittedGrowthKib(List<Sample> steady) {
         int n = steady.size();
@@ -84,6 +88,16 @@ final class SoakVerdict {
             b.append(String.format("%8.1f %10.1f %10s %6d %9.0f %7d%s%n", s.seconds(), s.rssKib() / 1024.0,
                     s.pssKib() < 0 ? "-" : String.format("%.1f", s.pssKib() / 1024.0), s.fds(), s.iops(), s.errors(),
                     s.seconds() < warmupSeconds ? "  (warm-up)" : ""));
+        }
+        List<Sample> steady = steady(samples, warmupSeconds);
+        if (steady.size() >= 2) {
+            double window = steady.getLast().seconds() - steady.getFirst().seconds();
+            double growth = fittedGrowthKib(steady) / 1024;
+            long peak = steady.stream().mapToLong(Sample::rssKib).max().orElseThrow() - steady.getFirst().rssKib();
+            b.append(String.format("steady %.0f s: RSS fitted growth %.2f MiB (%.3f MiB/min), peak +%.1f MiB; fds %d to %d%n",
+                    window, growth, growth / window * 60, peak / 1024.0,
+                    steady.stream().mapToInt(Sample::fds).min().orElseThrow(),
+                    steady.stream().mapToInt(Sample::fds).max().orElseThrow()));
         }
         b.append(violations.isEmpty() ? "flat: yes" : "flat: NO: " + String.join("; ", violations)).append('\n');
         return b.toString();
