@@ -100,8 +100,12 @@ public interface Mapping extends AutoCloseable {
         step.done();
     }
 
-    /** The writes of a {@link #beginWriteBack} are durable ({@code ok}) or failed; returns waiters to run. */
-    default List<Runnable> writtenBack(MetadataWrites w, boolean ok) throws IOException {
+    /**
+     * The writes of a {@link #beginWriteBack} are durable ({@code result} 0) or failed (the
+     * first negative errno, so a format can tell a full disk from a failing one); returns
+     * waiters to run.
+     */
+    default List<Runnable> writtenBack(MetadataWrites w, int result) throws IOException {
         return List.of();
     }
 

@@ -9,6 +9,7 @@ import dev.vublk.block.Images;
 import dev.vublk.block.LinkedFilePolicy;
 import dev.vublk.block.NetworkVolumes;
 import dev.vublk.block.raw.RawImage;
+import dev.vublk.control.BlockIoErrorEvent;
 import dev.vublk.control.ControlServer;
 import dev.vublk.control.DiskCommands;
 import dev.vublk.control.QmpClientCommand;
@@ -18,6 +19,7 @@ import dev.vublk.uring.UnixListener;
 import dev.vublk.vhost.VhostUserServer;
 import dev.vublk.vhost.blk.BlkDisk;
 import dev.vublk.vhost.blk.BlkDeviceOptions;
+import dev.vublk.vhost.blk.EnospcPolicy;
 import dev.vublk.vhost.blk.IoLimits;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -137,6 +139,19 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                     + " they fail (default: ${DEFAULT-VALUE}).")
     int reconnectDelay;
 
+    enum OnEnospc { report, wait }
+
+    @Option(names = "--on-enospc", paramLabel = "report|wait", defaultValue = "report",
+            description = "When the image's file system has no space (ENOSPC, EDQUOT) for a write: report an I/O error"
+                    + " to the guest at once, or wait: hold the request and retry it every second until space returns,"
+                    + " for at most --enospc-max-wait (QEMU's werror=report|enospc; default: ${DEFAULT-VALUE}).")
+    OnEnospc onEnospc;
+
+    @Option(names = "--enospc-max-wait", paramLabel = "SECONDS", defaultValue = "60",
+            description = "With --on-enospc wait: how long a request is held before the guest gets an I/O error"
+                    + " (default: ${DEFAULT-VALUE}).")
+    int enospcMaxWait;
+
     @Option(names = "--control-socket", paramLabel = "PATH",
             description = "Serve QMP commands (query-status, query-block, query-stats, block_resize, ...) on this"
                     + " Unix socket, mode 0600; 'vhost-user-blk qmp' is a client.")
@@ -182,6 +197,7 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         try (image) {
             BlkDisk disk = new BlkDisk(image, options);
             disk.setLimits(limits);
+            disk.setEnospcPolicy(enospcPolicy());
             serve(disk, shutdown);
         }
         return 0;
@@ -200,6 +216,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
                  ControlServer control = controlSocket == null ? null : ControlServer.start(controlSocket,
                     DiskCommands.of(disk), new Version().getVersion()[0], () -> shutdown.request(null))) {
                 shutdown.announceTo(control);
+                if (control != null) {
+                    BlockIoErrorEvent.attach(disk, control);
+                }
                 server.run();
             }
         }
@@ -235,6 +254,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         if (limits.limited()) {
             more.append(", I/O limits ").append(limits.describe());
         }
+        if (onEnospc == OnEnospc.wait && !readOnly) { // like I/O limits, said when not the default
+            more.append(", on ENOSPC ").append(enospcPolicy().describe());
+        }
         if (controlSocket != null) {
             more.append(", control socket ").append(controlSocket);
         }
@@ -252,6 +274,10 @@ final class VhostUserBlkCommand implements Callable<Integer> {
             log.warn("{}: format detected as RAW; guest writes that would make it look like another format are"
                     + " refused. Pass --format raw if the image is RAW, so the format is never guessed", image.location());
         }
+    }
+
+    EnospcPolicy enospcPolicy() {
+        return onEnospc == OnEnospc.wait ? EnospcPolicy.waitFor(java.time.Duration.ofSeconds(enospcMaxWait)) : EnospcPolicy.REPORT;
     }
 
     private void validate() {
@@ -281,6 +307,9 @@ final class VhostUserBlkCommand implements Callable<Integer> {
         }
         if (reconnectDelay < 0 || reconnectDelay > 3600) {
             throw new ParameterException(spec.commandLine(), "--reconnect-delay must be between 0 and 3600 seconds");
+        }
+        if (enospcMaxWait < 1 || enospcMaxWait > 86_400) {
+            throw new ParameterException(spec.commandLine(), "--enospc-max-wait must be between 1 and 86400 seconds");
         }
         if (metrics != null) {
             try {

@@ -8,7 +8,16 @@ public final class Errno {
             ESPIPE = 29, EROFS = 30, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38, ETIME = 62,
             EOVERFLOW = 75, ENOTSUP = 95,
             EADDRINUSE = 98, ECONNRESET = 104, ENOTCONN = 107, ESHUTDOWN = 108,
-            ETIMEDOUT = 110, ECONNREFUSED = 111, EINPROGRESS = 115, ECANCELED = 125;
+            ETIMEDOUT = 110, ECONNREFUSED = 111, EINPROGRESS = 115, EDQUOT = 122, ECANCELED = 125;
+
+    /**
+     * Whether {@code errno} (either sign) says the file system has no room for the write: out of
+     * space, or the owner's quota used up. Both pass once space is freed, so they share one policy.
+     */
+    public static boolean isNoSpace(int errno) {
+        int e = Math.abs(errno);
+        return e == ENOSPC || e == EDQUOT;
+    }
 
     private static final String[] NAMES = new String[134];
 

@@ -26,7 +26,7 @@ public final class EventFd implements AutoCloseable {
     }
 
     public static EventFd create(int flags) throws NativeException {
-        return new EventFd((int) Libc.call("eventfd", null, Libc.EVENTFD, 0, flags | EFD_CLOEXEC));
+        return new EventFd((int) Libc.call("eventfd", null, Syscalls.EVENTFD2, 0, flags | EFD_CLOEXEC));
     }
 
     /**
@@ -63,20 +63,14 @@ public final class EventFd implements AutoCloseable {
     public static void write(int fd, long value) throws NativeException {
         MemorySegment buf = SCRATCH.get(); // queue threads signal once per batch: no arena per call
         buf.set(ValueLayout.JAVA_LONG, 0, value);
-        long n;
-        try {
-            n = (long) Libc.WRITE.invokeExact(Libc.state(), fd, buf, 8L);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-        Libc.check(n, "write(eventfd)", null);
+        Libc.check(Libc.syscall(Syscalls.WRITE, fd, Libc.address(buf), 8, 0, 0, 0), "write(eventfd)", null);
     }
 
     /** Reads and resets the counter; blocks while it is zero unless the fd is non-blocking. */
     public long read() throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(ValueLayout.JAVA_LONG);
-            Libc.call("read(eventfd)", null, Libc.READ, fd, buf, 8L);
+            Libc.call("read(eventfd)", null, Syscalls.READ, fd, buf, 8L);
             return buf.get(ValueLayout.JAVA_LONG, 0);
         }
     }

@@ -19,7 +19,7 @@ public final class Fds {
     private Fds() {}
 
     public static void close(int fd) throws NativeException {
-        Libc.call("close", null, Libc.CLOSE, fd);
+        Libc.call("close", null, Syscalls.CLOSE, fd);
     }
 
     /** Closes and ignores errors: for cleanup paths that already report a failure. */
@@ -46,23 +46,23 @@ public final class Fds {
     public static int[] pipe() throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
-            Libc.call("pipe2", null, Libc.PIPE2, fds, O_CLOEXEC);
+            Libc.call("pipe2", null, Syscalls.PIPE2, fds, O_CLOEXEC);
             return new int[] {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
         }
     }
 
     public static int dup(int fd) throws NativeException {
-        int copy = (int) Libc.call("dup", null, Libc.DUP, fd);
+        int copy = (int) Libc.call("dup", null, Syscalls.DUP, fd);
         setCloexec(copy);
         return copy;
     }
 
     public static void setCloexec(int fd) throws NativeException {
-        Libc.call("fcntl(F_SETFD)", null, Libc.FCNTL, fd, F_SETFD, FD_CLOEXEC);
+        Libc.call("fcntl(F_SETFD)", null, Syscalls.FCNTL, fd, F_SETFD, FD_CLOEXEC);
     }
 
     public static boolean isCloexec(int fd) throws NativeException {
-        return (Libc.call("fcntl(F_GETFD)", null, Libc.FCNTL, fd, F_GETFD, 0) & FD_CLOEXEC) != 0;
+        return (Libc.call("fcntl(F_GETFD)", null, Syscalls.FCNTL, fd, F_GETFD, 0) & FD_CLOEXEC) != 0;
     }
 
     /** Whether {@code fd} is open in this process. */
@@ -90,7 +90,7 @@ public final class Fds {
     public static boolean isSeekable(int fd) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(STAT_SIZE, 8);
-            Libc.call("fstat", null, Libc.FSTAT, fd, st);
+            Libc.call("fstat", null, Syscalls.FSTAT, fd, st);
             int type = st.get(ValueLayout.JAVA_INT, ST_MODE) & S_IFMT;
             return type == S_IFREG || type == S_IFBLK;
         }
@@ -103,7 +103,7 @@ public final class Fds {
     public static long fileSize(int fd) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(STAT_SIZE, 8);
-            Libc.call("fstat", null, Libc.FSTAT, fd, st);
+            Libc.call("fstat", null, Syscalls.FSTAT, fd, st);
             return st.get(ValueLayout.JAVA_LONG, ST_SIZE);
         }
     }
@@ -119,6 +119,6 @@ public final class Fds {
 
     /** Sends a signal: used by tests and the launcher's crash tooling. */
     public static void kill(int pid, int signal) throws NativeException {
-        Libc.call("kill", null, Libc.KILL, pid, signal);
+        Libc.call("kill", null, Syscalls.KILL, pid, signal);
     }
 }

@@ -17,7 +17,8 @@ import java.util.Arrays;
  * the SQE's user data, so steady-state operation allocates nothing.
  */
 public final class IoUring implements AutoCloseable {
-    private static final long SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
+    private static final long SYS_IO_URING_SETUP = Syscalls.IO_URING_SETUP, SYS_IO_URING_ENTER = Syscalls.IO_URING_ENTER,
+            SYS_IO_URING_REGISTER = Syscalls.IO_URING_REGISTER;
     private static final int SETUP_CLAMP = 1 << 4, SETUP_SUBMIT_ALL = 1 << 7, SETUP_COOP_TASKRUN = 1 << 8,
             SETUP_SINGLE_ISSUER = 1 << 12, SETUP_DEFER_TASKRUN = 1 << 13;
     private static final int FEAT_SINGLE_MMAP = 1, FEAT_NODROP = 1 << 1;
@@ -133,12 +134,8 @@ public final class IoUring implements AutoCloseable {
     }
 
     private static long syscall(long nr, long a, long b, long c, long d, long e, long f) {
-        try {
-            long r = (long) Libc.SYSCALL6.invokeExact(Libc.state(), nr, a, b, c, d, e, f);
-            return r == -1 ? -Libc.errno() : r;
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        long r = Libc.syscall(nr, a, b, c, d, e, f);
+        return r == -1 ? -Libc.errno() : r;
     }
 
     public int submissionEntries() { return sqEntries; }

@@ -14,7 +14,7 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * Downcall handles into the C library. Every call that can fail captures errno in the calling
+ * The kernel, through libc's {@code syscall()}. Every call captures errno in the calling
  * thread's state segment, so the value read back is the one this call set, whatever the JVM did
  * in between.
  */
@@ -28,58 +28,16 @@ final class Libc {
     private static final ThreadLocal<MemorySegment> STATE =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
 
-    static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
-    static final MethodHandle CLOSE = errnoHandle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    static final MethodHandle PREAD = errnoHandle("pread", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-    static final MethodHandle PWRITE = errnoHandle("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-    static final MethodHandle READ = errnoHandle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    static final MethodHandle WRITE = errnoHandle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    static final MethodHandle FSYNC = errnoHandle("fsync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    static final MethodHandle FDATASYNC = errnoHandle("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    static final MethodHandle FALLOCATE = errnoHandle("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
-    static final MethodHandle FTRUNCATE = errnoHandle("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    static final MethodHandle FSTAT = errnoHandle("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    static final MethodHandle IOCTL = errnoHandle("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
-    static final MethodHandle FCNTL = errnoHandle("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
-    /** fcntl with a pointer argument (struct flock). */
-    static final MethodHandle FCNTL_PTR = errnoHandle("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
-    static final MethodHandle PIPE2 = errnoHandle("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle DUP = errnoHandle("dup", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    static final MethodHandle MMAP = errnoHandle("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-    static final MethodHandle MUNMAP = errnoHandle("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    static final MethodHandle MEMFD_CREATE = errnoHandle("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle EVENTFD = errnoHandle("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    static final MethodHandle SOCKET = errnoHandle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    static final MethodHandle SOCKETPAIR = errnoHandle("socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    static final MethodHandle BIND = errnoHandle("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle LISTEN = errnoHandle("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    static final MethodHandle ACCEPT4 = errnoHandle("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    static final MethodHandle CONNECT = errnoHandle("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle SETSOCKOPT = errnoHandle("setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle GETSOCKOPT = errnoHandle("getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    static final MethodHandle POLL = errnoHandle("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    static final MethodHandle SEND = errnoHandle("send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    static final MethodHandle SHUTDOWN = errnoHandle("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    static final MethodHandle SENDMSG = errnoHandle("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle RECVMSG = errnoHandle("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    static final MethodHandle CHMOD = errnoHandle("chmod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    static final MethodHandle KILL = errnoHandle("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    static final MethodHandle SYSCALL6 = errnoHandle("syscall",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), 1);
-    private static final MethodHandle STRERROR = LINKER.downcallHandle(
-            LOOKUP.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    /**
+     * libc's {@code syscall(long number, ...)}: the one downcall of this module's kernel calls
+     * (see {@link Syscalls} for why one). Arguments are passed as six longs; the kernel ignores
+     * the ones a call does not take.
+     */
+    static final MethodHandle SYSCALL = LINKER.downcallHandle(LOOKUP.find("syscall").orElseThrow(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
 
     private Libc() {}
-
-    private static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LOOKUP.find(name).orElseThrow(), fd, CAPTURE_ERRNO);
-    }
-
-    private static MethodHandle errnoHandle(String name, FunctionDescriptor fd, int firstVariadic) {
-        return LINKER.downcallHandle(LOOKUP.find(name).orElseThrow(), fd,
-                CAPTURE_ERRNO, Linker.Option.firstVariadicArg(firstVariadic));
-    }
 
     /** The calling thread's errno capture segment: pass it as the first argument of a handle. */
     static MemorySegment state() {
@@ -93,10 +51,28 @@ final class Libc {
 
     static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment s = (MemorySegment) Strerror.HANDLE.invokeExact(errno);
             return s.reinterpret(256).getString(0);
         } catch (Throwable t) {
             return "unknown error";
+        }
+    }
+
+    /** Linked on the first error message only: a backend that meets no error never pays for it. */
+    private static final class Strerror {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(
+                LOOKUP.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
+
+    /**
+     * System call {@code nr} for the data path: no boxing, returns the kernel's result, -1 with
+     * errno in {@link #errno()} on failure.
+     */
+    static long syscall(long nr, long a, long b, long c, long d, long e, long f) {
+        try {
+            return (long) SYSCALL.invokeExact(state(), nr, a, b, c, d, e, f);
+        } catch (Throwable t) {
+            throw rethrow(t);
         }
     }
 
@@ -112,21 +88,42 @@ final class Libc {
     }
 
     /**
-     * Calls a handle on the control path (boxing is fine there) and throws a {@link NativeException}
-     * naming the call and the file when it returns -1.
+     * System call {@code nr} on the control path (boxing is fine there): each argument is an
+     * Integer, a Long or a native MemorySegment (passed as its address; the caller keeps it
+     * alive across the call). Throws a {@link NativeException} naming the call and the file when
+     * it returns -1.
      */
-    static long call(String name, String file, MethodHandle handle, Object... args) throws NativeException {
-        Object[] full = new Object[args.length + 1];
-        full[0] = state();
-        System.arraycopy(args, 0, full, 1, args.length);
-        Object result;
-        try {
-            result = handle.invokeWithArguments(full);
-        } catch (Throwable t) {
-            throw rethrow(t);
+    static long call(String name, String file, long nr, Object... args) throws NativeException {
+        if (args.length > 6) {
+            throw new IllegalArgumentException(name + ": " + args.length + " arguments, a system call takes 6");
         }
-        long value = result instanceof Integer i ? i : result instanceof Long l ? l : ((MemorySegment) result).address();
-        return check(value, name, file);
+        long[] v = new long[6];
+        for (int i = 0; i < args.length; i++) {
+            v[i] = switch (args[i]) {
+                case Integer n -> n;
+                case Long n -> n;
+                case MemorySegment m -> address(m);
+                default -> throw new IllegalArgumentException(name + ": argument " + i + " is a " + args[i].getClass());
+            };
+        }
+        return check(syscall(nr, v[0], v[1], v[2], v[3], v[4], v[5]), name, file);
+    }
+
+    /**
+     * The address of a native segment to hand to the kernel. A raw address does not keep its
+     * arena open the way a downcall's segment argument does, so the segment must be alive now
+     * and stay alive across the call: every caller passes memory of its own confined arena or
+     * of an object it owns and does not close meanwhile. A closed or heap segment is refused
+     * here rather than passed as a dangling or meaningless pointer.
+     */
+    static long address(MemorySegment m) {
+        if (!m.scope().isAlive()) {
+            throw new IllegalStateException("segment of a closed arena passed to a system call");
+        }
+        if (!m.isNative() && !m.equals(MemorySegment.NULL)) {
+            throw new IllegalArgumentException("heap segment passed to a system call");
+        }
+        return m.address();
     }
 
     /** Throws a {@link NativeException} naming the call when {@code result} is -1. */

@@ -26,7 +26,7 @@ public final class MappedRegion implements AutoCloseable {
         }
         int prot = PROT_READ | (writable ? PROT_WRITE : 0);
         // Libc.call turns MAP_FAILED ((void *) -1) into the exception.
-        long address = Libc.call("mmap", null, Libc.MMAP, MemorySegment.NULL, length, prot, MAP_SHARED, fd, offset);
+        long address = Libc.call("mmap", null, Syscalls.MMAP, MemorySegment.NULL, length, prot, MAP_SHARED, fd, offset);
         Arena arena = Arena.ofShared();
         MemorySegment segment = MemorySegment.ofAddress(address).reinterpret(length, arena, s -> unmap(s, length));
         return new MappedRegion(arena, segment);
@@ -34,7 +34,7 @@ public final class MappedRegion implements AutoCloseable {
 
     private static void unmap(MemorySegment s, long length) {
         try {
-            Libc.call("munmap", null, Libc.MUNMAP, s, length);
+            Libc.call("munmap", null, Syscalls.MUNMAP, s, length);
         } catch (NativeException e) {
             // nothing can be done about a failed munmap but to leave the mapping in place
         }

@@ -23,7 +23,7 @@ public final class MemFd {
     public static int createUnshrinkable(String name, long size) throws NativeException {
         int fd = create(name, size, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         try {
-            Libc.call("fcntl(F_ADD_SEALS)", name, Libc.FCNTL, fd, F_ADD_SEALS, F_SEAL_SHRINK);
+            Libc.call("fcntl(F_ADD_SEALS)", name, Syscalls.FCNTL, fd, F_ADD_SEALS, F_SEAL_SHRINK);
         } catch (NativeException e) {
             Fds.closeQuietly(fd);
             throw e;
@@ -33,18 +33,18 @@ public final class MemFd {
 
     /** The seals of a memfd (F_SEAL_* bits). */
     public static int seals(int fd) throws NativeException {
-        return (int) Libc.call("fcntl(F_GET_SEALS)", null, Libc.FCNTL, fd, F_GET_SEALS, 0);
+        return (int) Libc.call("fcntl(F_GET_SEALS)", null, Syscalls.FCNTL, fd, F_GET_SEALS, 0);
     }
 
     /** Sets the file's size (ftruncate). */
     public static void resize(int fd, long size) throws NativeException {
-        Libc.call("ftruncate", null, Libc.FTRUNCATE, fd, size);
+        Libc.call("ftruncate", null, Syscalls.FTRUNCATE, fd, size);
     }
 
     private static int create(String name, long size, int flags) throws NativeException {
         int fd;
         try (Arena arena = Arena.ofConfined()) {
-            fd = (int) Libc.call("memfd_create", name, Libc.MEMFD_CREATE, arena.allocateFrom(name), flags);
+            fd = (int) Libc.call("memfd_create", name, Syscalls.MEMFD_CREATE, arena.allocateFrom(name), flags);
         }
         try {
             resize(fd, size);

@@ -69,8 +69,8 @@ public final class NativeFile implements AutoCloseable {
             if (type != S_IFREG) {
                 throw new FileSystemException(path.toString(), null, "is " + typeName(type) + ", not a regular file");
             }
-            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Libc.FCNTL, f.fd, F_GETFL, 0);
-            Libc.call("fcntl(F_SETFL)", path.toString(), Libc.FCNTL, f.fd, F_SETFL, fl & ~O_NONBLOCK);
+            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Syscalls.FCNTL, f.fd, F_GETFL, 0);
+            Libc.call("fcntl(F_SETFL)", path.toString(), Syscalls.FCNTL, f.fd, F_SETFL, fl & ~O_NONBLOCK);
             return f;
         } catch (IOException | RuntimeException e) {
             f.close();
@@ -98,7 +98,7 @@ public final class NativeFile implements AutoCloseable {
         int flags = (writable ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
         try (Arena arena = Arena.ofConfined()) {
             String link = "/proc/self/fd/" + fd;
-            int newFd = (int) Libc.call("open", path.toString(), Libc.OPEN, arena.allocateFrom(link), flags, 0);
+            int newFd = (int) Libc.call("open", path.toString(), Syscalls.OPENAT, Syscalls.AT_FDCWD, arena.allocateFrom(link), flags, 0);
             return new NativeFile(newFd, path, writable, direct);
         }
     }
@@ -112,8 +112,8 @@ public final class NativeFile implements AutoCloseable {
     public NativeFile directDuplicate() throws NativeException {
         int copy = Fds.dup(fd);
         try {
-            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Libc.FCNTL, copy, F_GETFL, 0);
-            Libc.call("fcntl(F_SETFL, O_DIRECT)", path.toString(), Libc.FCNTL, copy, F_SETFL, fl | O_DIRECT);
+            int fl = (int) Libc.call("fcntl(F_GETFL)", path.toString(), Syscalls.FCNTL, copy, F_GETFL, 0);
+            Libc.call("fcntl(F_SETFL, O_DIRECT)", path.toString(), Syscalls.FCNTL, copy, F_SETFL, fl | O_DIRECT);
             return new NativeFile(copy, path, writable, true);
         } catch (NativeException | RuntimeException e) {
             Fds.closeQuietly(copy);
@@ -128,7 +128,7 @@ public final class NativeFile implements AutoCloseable {
 
     private static int openFd(Path path, int flags, int mode) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            return (int) Libc.call("open", path.toString(), Libc.OPEN, arena.allocateFrom(path.toString()), flags, mode);
+            return (int) Libc.call("open", path.toString(), Syscalls.OPENAT, Syscalls.AT_FDCWD, arena.allocateFrom(path.toString()), flags, mode);
         }
     }
 
@@ -146,7 +146,7 @@ public final class NativeFile implements AutoCloseable {
             MemorySegment st = stat(arena);
             if ((st.get(ValueLayout.JAVA_INT, ST_MODE) & S_IFMT) == S_IFBLK) {
                 MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG);
-                Libc.call("ioctl(BLKGETSIZE64)", path.toString(), Libc.IOCTL, fd, BLKGETSIZE64, out);
+                Libc.call("ioctl(BLKGETSIZE64)", path.toString(), Syscalls.IOCTL, fd, BLKGETSIZE64, out);
                 return out.get(ValueLayout.JAVA_LONG, 0);
             }
             return st.get(ValueLayout.JAVA_LONG, ST_SIZE);
@@ -168,26 +168,21 @@ public final class NativeFile implements AutoCloseable {
 
     private MemorySegment stat(Arena arena) throws NativeException {
         MemorySegment st = arena.allocate(STAT_SIZE, 8);
-        Libc.call("fstat", path.toString(), Libc.FSTAT, fd, st);
+        Libc.call("fstat", path.toString(), Syscalls.FSTAT, fd, st);
         return st;
     }
 
     /** Reads until {@code dst} is full or end of file; returns the bytes read. */
     public long read(MemorySegment dst, long offset) throws NativeException {
-        return transfer(Libc.PREAD, "pread", dst, offset);
+        return transfer(Syscalls.PREAD64, "pread", dst, offset);
     }
 
     /** pread/pwrite until the buffer is done; a zero return (end of file) stops early. */
-    private long transfer(java.lang.invoke.MethodHandle call, String name, MemorySegment buf, long offset)
+    private long transfer(long call, String name, MemorySegment buf, long offset)
             throws NativeException {
         long done = 0;
         while (done < buf.byteSize()) {
-            long n;
-            try {
-                n = (long) call.invokeExact(Libc.state(), fd, buf.asSlice(done), buf.byteSize() - done, offset + done);
-            } catch (Throwable t) {
-                throw Libc.rethrow(t);
-            }
+            long n = Libc.syscall(call, fd, Libc.address(buf) + done, buf.byteSize() - done, offset + done, 0, 0);
             if (n == 0) {
                 break;
             }
@@ -223,7 +218,7 @@ public final class NativeFile implements AutoCloseable {
 
     /** Writes all of {@code src}. */
     public void write(MemorySegment src, long offset) throws NativeException {
-        if (transfer(Libc.PWRITE, "pwrite", src, offset) != src.byteSize()) {
+        if (transfer(Syscalls.PWRITE64, "pwrite", src, offset) != src.byteSize()) {
             throw new NativeException("pwrite (no progress)", Errno.EIO, path.toString());
         }
     }
@@ -238,19 +233,19 @@ public final class NativeFile implements AutoCloseable {
     }
 
     public void fsync() throws NativeException {
-        Libc.call("fsync", path.toString(), Libc.FSYNC, fd);
+        Libc.call("fsync", path.toString(), Syscalls.FSYNC, fd);
     }
 
     public void fdatasync() throws NativeException {
-        Libc.call("fdatasync", path.toString(), Libc.FDATASYNC, fd);
+        Libc.call("fdatasync", path.toString(), Syscalls.FDATASYNC, fd);
     }
 
     public void truncate(long size) throws NativeException {
-        Libc.call("ftruncate", path.toString(), Libc.FTRUNCATE, fd, size);
+        Libc.call("ftruncate", path.toString(), Syscalls.FTRUNCATE, fd, size);
     }
 
     public void fallocate(int mode, long offset, long length) throws NativeException {
-        Libc.call("fallocate", path.toString(), Libc.FALLOCATE, fd, mode, offset, length);
+        Libc.call("fallocate", path.toString(), Syscalls.FALLOCATE, fd, mode, offset, length);
     }
 
     /** Deallocates a range; reads return zeros afterwards. The file size is kept. */

@@ -108,7 +108,7 @@ public final class OfdLocks {
     private static void call(NativeFile file, int command, MemorySegment fl, String name) throws NativeException {
         while (true) {
             try {
-                Libc.call(name, file.path().toString(), Libc.FCNTL_PTR, file.fd(), command, fl);
+                Libc.call(name, file.path().toString(), Syscalls.FCNTL, file.fd(), command, fl);
                 return;
             } catch (NativeException e) {
                 if (e.errno() != Errno.EINTR) {

@@ -20,8 +20,8 @@ final class SocketTimeouts {
             MemorySegment tv = arena.allocate(16, 8);
             tv.set(ValueLayout.JAVA_LONG, 0, timeout.toSeconds());
             tv.set(ValueLayout.JAVA_LONG, 8, timeout.toNanosPart() / 1000);
-            Libc.call("setsockopt(SO_RCVTIMEO)", name, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
-            Libc.call("setsockopt(SO_SNDTIMEO)", name, Libc.SETSOCKOPT, fd, SOL_SOCKET, SO_SNDTIMEO, tv, 16);
+            Libc.call("setsockopt(SO_RCVTIMEO)", name, Syscalls.SETSOCKOPT, fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+            Libc.call("setsockopt(SO_SNDTIMEO)", name, Syscalls.SETSOCKOPT, fd, SOL_SOCKET, SO_SNDTIMEO, tv, 16);
         }
     }
 }

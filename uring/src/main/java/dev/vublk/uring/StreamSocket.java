@@ -56,7 +56,7 @@ public final class StreamSocket implements AutoCloseable {
 
     private static StreamSocket connect(int family, MemorySegment addr, int size, String peer, Duration timeout)
             throws NativeException {
-        int fd = (int) Libc.call("socket", peer, Libc.SOCKET, family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fd = (int) Libc.call("socket", peer, Syscalls.SOCKET, family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         StreamSocket s = new StreamSocket(fd, peer);
         try {
             s.connectWithin(addr, size, timeout);
@@ -80,7 +80,7 @@ public final class StreamSocket implements AutoCloseable {
         while (true) {
             int errno = 0;
             try {
-                Libc.call("connect", peer, Libc.CONNECT, fd, addr, size);
+                Libc.call("connect", peer, Syscalls.CONNECT, fd, addr, size);
                 return;
             } catch (NativeException e) {
                 errno = e.errno();
@@ -111,6 +111,7 @@ public final class StreamSocket implements AutoCloseable {
     private void awaitWritable(long deadline, Duration timeout) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pollfd = arena.allocate(8, 4);
+            MemorySegment wait = arena.allocate(16, 8); // struct timespec
             while (true) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
@@ -118,8 +119,10 @@ public final class StreamSocket implements AutoCloseable {
                 }
                 pollfd.set(ValueLayout.JAVA_INT, 0, fd);
                 pollfd.set(ValueLayout.JAVA_INT, 4, POLLOUT);
+                wait.set(ValueLayout.JAVA_LONG, 0, left / 1_000_000_000);
+                wait.set(ValueLayout.JAVA_LONG, 8, left % 1_000_000_000);
                 try {
-                    if (Libc.call("poll", peer, Libc.POLL, pollfd, 1L, (int) Math.max(1, (left + 999_999) / 1_000_000)) > 0) {
+                    if (Libc.call("poll", peer, Syscalls.PPOLL, pollfd, 1L, wait, MemorySegment.NULL, 0L) > 0) {
                         return;
                     }
                 } catch (NativeException e) {
@@ -136,22 +139,22 @@ public final class StreamSocket implements AutoCloseable {
     }
 
     private void setBlocking() throws NativeException {
-        int flags = (int) Libc.call("fcntl(F_GETFL)", peer, Libc.FCNTL, fd, F_GETFL, 0);
-        Libc.call("fcntl(F_SETFL)", peer, Libc.FCNTL, fd, F_SETFL, flags & ~SOCK_NONBLOCK);
+        int flags = (int) Libc.call("fcntl(F_GETFL)", peer, Syscalls.FCNTL, fd, F_GETFL, 0);
+        Libc.call("fcntl(F_SETFL)", peer, Syscalls.FCNTL, fd, F_SETFL, flags & ~SOCK_NONBLOCK);
     }
 
     private int getInt(int level, int option, String what) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment value = arena.allocate(ValueLayout.JAVA_INT);
             MemorySegment length = arena.allocateFrom(ValueLayout.JAVA_INT, 4);
-            Libc.call(what, peer, Libc.GETSOCKOPT, fd, level, option, value, length);
+            Libc.call(what, peer, Syscalls.GETSOCKOPT, fd, level, option, value, length);
             return value.get(ValueLayout.JAVA_INT, 0);
         }
     }
 
     private void setInt(int level, int option, int value, String what) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            Libc.call(what, peer, Libc.SETSOCKOPT, fd, level, option, arena.allocateFrom(ValueLayout.JAVA_INT, value), 4);
+            Libc.call(what, peer, Syscalls.SETSOCKOPT, fd, level, option, arena.allocateFrom(ValueLayout.JAVA_INT, value), 4);
         }
     }
 
@@ -169,7 +172,7 @@ public final class StreamSocket implements AutoCloseable {
         checkBuffer(buf, length);
         long done = 0;
         while (done < length) {
-            long n = retrying("read", Libc.READ, buf.asSlice(done), length - done, 0);
+            long n = retrying("read", Syscalls.READ, buf.asSlice(done), length - done, 0);
             if (n == 0) {
                 throw new EOFException(peer + " closed the connection");
             }
@@ -182,17 +185,16 @@ public final class StreamSocket implements AutoCloseable {
         checkBuffer(buf, length);
         long done = 0;
         while (done < length) {
-            done += retrying("send", Libc.SEND, buf.asSlice(done), length - done, MSG_NOSIGNAL);
+            done += retrying("send", Syscalls.SENDTO, buf.asSlice(done), length - done, MSG_NOSIGNAL);
         }
     }
 
-    private long retrying(String call, java.lang.invoke.MethodHandle handle, MemorySegment buf, long length, int flags)
+    /** read(fd, buf, length) or sendto(fd, buf, length, flags, NULL, 0): read ignores the flags. */
+    private long retrying(String call, long nr, MemorySegment buf, long length, int flags)
             throws NativeException {
         while (true) {
             try {
-                return handle == Libc.READ
-                        ? Libc.call(call, peer, handle, fd, buf, length)
-                        : Libc.call(call, peer, handle, fd, buf, length, flags);
+                return Libc.call(call, peer, nr, fd, buf, length, flags, MemorySegment.NULL, 0);
             } catch (NativeException e) {
                 if (e.errno() == Errno.EAGAIN) {
                     throw new NativeException(call + " (timed out)", Errno.ETIMEDOUT, peer);
@@ -211,7 +213,7 @@ public final class StreamSocket implements AutoCloseable {
     public boolean sendNow(MemorySegment buf, long length) {
         checkBuffer(buf, length);
         try {
-            return Libc.call("send", peer, Libc.SEND, fd, buf, length, MSG_DONTWAIT | MSG_NOSIGNAL) == length;
+            return Libc.call("send", peer, Syscalls.SENDTO, fd, buf, length, MSG_DONTWAIT | MSG_NOSIGNAL, MemorySegment.NULL, 0) == length;
         } catch (NativeException e) {
             return false;
         }
@@ -226,7 +228,7 @@ public final class StreamSocket implements AutoCloseable {
     /** Ends both directions: operations waiting on the socket (a ring's receive) complete now. */
     public void shutdown() {
         try {
-            Libc.call("shutdown", peer, Libc.SHUTDOWN, fd, SHUT_RDWR);
+            Libc.call("shutdown", peer, Syscalls.SHUTDOWN, fd, SHUT_RDWR);
         } catch (NativeException ignored) {
             // already disconnected
         }

@@ -35,12 +35,12 @@ public final class UnixListener implements AutoCloseable {
             }
             Files.delete(path);
         }
-        int fd = (int) Libc.call("socket", path.toString(), Libc.SOCKET, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = (int) Libc.call("socket", path.toString(), Syscalls.SOCKET, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment addr = SocketAddress.of(arena, path);
-            Libc.call("bind", path.toString(), Libc.BIND, fd, addr, SocketAddress.SIZE);
-            Libc.call("chmod", path.toString(), Libc.CHMOD, arena.allocateFrom(path.toString()), 0600);
-            Libc.call("listen", path.toString(), Libc.LISTEN, fd, backlog);
+            Libc.call("bind", path.toString(), Syscalls.BIND, fd, addr, SocketAddress.SIZE);
+            Libc.call("chmod", path.toString(), Syscalls.FCHMODAT, Syscalls.AT_FDCWD, arena.allocateFrom(path.toString()), 0600, 0);
+            Libc.call("listen", path.toString(), Syscalls.LISTEN, fd, backlog);
             return new UnixListener(fd, path);
         } catch (IOException e) {
             Fds.closeQuietly(fd);
@@ -56,7 +56,7 @@ public final class UnixListener implements AutoCloseable {
 
     /** Waits for the next connection; fails with a closed-socket error after {@link #close()}. */
     public UnixSocket accept() throws NativeException {
-        int conn = (int) Libc.call("accept4", describe(), Libc.ACCEPT4, fd, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
+        int conn = (int) Libc.call("accept4", describe(), Syscalls.ACCEPT4, fd, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
         return UnixSocket.adopt(conn);
     }
 
@@ -80,7 +80,7 @@ public final class UnixListener implements AutoCloseable {
         }
         closed = true;
         try {
-            Libc.call("shutdown", describe(), Libc.SHUTDOWN, fd, SHUT_RDWR);
+            Libc.call("shutdown", describe(), Syscalls.SHUTDOWN, fd, SHUT_RDWR);
         } catch (NativeException ignored) {
             // a listener that never accepted reports ENOTCONN; closing still follows
         }

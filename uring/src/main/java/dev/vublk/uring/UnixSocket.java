@@ -33,9 +33,9 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     public static UnixSocket connect(Path path) throws IOException {
-        int fd = (int) Libc.call("socket", path.toString(), Libc.SOCKET, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = (int) Libc.call("socket", path.toString(), Syscalls.SOCKET, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         try (Arena arena = Arena.ofConfined()) {
-            Libc.call("connect", path.toString(), Libc.CONNECT, fd, SocketAddress.of(arena, path), SocketAddress.SIZE);
+            Libc.call("connect", path.toString(), Syscalls.CONNECT, fd, SocketAddress.of(arena, path), SocketAddress.SIZE);
             return new UnixSocket(fd);
         } catch (IOException e) {
             Fds.closeQuietly(fd);
@@ -47,7 +47,7 @@ public final class UnixSocket implements AutoCloseable {
     public static UnixSocket[] pair() throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
-            Libc.call("socketpair", null, Libc.SOCKETPAIR, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+            Libc.call("socketpair", null, Syscalls.SOCKETPAIR, SocketAddress.AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
             return new UnixSocket[] {new UnixSocket(fds.getAtIndex(ValueLayout.JAVA_INT, 0)),
                 new UnixSocket(fds.getAtIndex(ValueLayout.JAVA_INT, 1))};
         }
@@ -93,7 +93,7 @@ public final class UnixSocket implements AutoCloseable {
             long n;
             while (true) {
                 try {
-                    n = Libc.call("recvmsg", null, Libc.RECVMSG, fd, msg, MSG_CMSG_CLOEXEC);
+                    n = Libc.call("recvmsg", null, Syscalls.RECVMSG, fd, msg, MSG_CMSG_CLOEXEC);
                     break;
                 } catch (NativeException e) {
                     if (e.errno() != Errno.EINTR) {
@@ -177,7 +177,7 @@ public final class UnixSocket implements AutoCloseable {
                 iov.set(ValueLayout.JAVA_LONG, 0, buf.address() + done);
                 iov.set(ValueLayout.JAVA_LONG, 8, length - done);
                 try {
-                    done += Libc.call("sendmsg", null, Libc.SENDMSG, fd, msg, MSG_NOSIGNAL);
+                    done += Libc.call("sendmsg", null, Syscalls.SENDMSG, fd, msg, MSG_NOSIGNAL);
                 } catch (NativeException e) {
                     if (e.errno() != Errno.EINTR) {
                         throw e;
@@ -201,7 +201,7 @@ public final class UnixSocket implements AutoCloseable {
     /** Wakes a thread blocked in {@link #receive} without closing the descriptor yet. */
     public void shutdown() {
         try {
-            Libc.call("shutdown", null, Libc.SHUTDOWN, fd, SHUT_RDWR);
+            Libc.call("shutdown", null, Syscalls.SHUTDOWN, fd, SHUT_RDWR);
         } catch (NativeException ignored) {
             // already disconnected
         }
@@ -209,7 +209,7 @@ public final class UnixSocket implements AutoCloseable {
 
     /** Ends this side's sending (SHUT_WR): the peer reads end of stream after what was sent. */
     public void shutdownOutput() throws NativeException {
-        Libc.call("shutdown", null, Libc.SHUTDOWN, fd, SHUT_WR);
+        Libc.call("shutdown", null, Syscalls.SHUTDOWN, fd, SHUT_WR);
     }
 
     @Override

@@ -150,11 +150,7 @@ class StreamSocketTest {
     private static final long SYS_GETTID = 186, SYS_TGKILL = 234, SIGPIPE = 13;
 
     private static long syscall(long nr, long a, long b, long c) {
-        try {
-            return (long) Libc.SYSCALL6.invokeExact(Libc.state(), nr, a, b, c, 0L, 0L, 0L);
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
+        return Libc.syscall(nr, a, b, c, 0L, 0L, 0L);
     }
 
     @Test

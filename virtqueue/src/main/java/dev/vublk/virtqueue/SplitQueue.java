@@ -330,6 +330,29 @@ public final class SplitQueue {
             return BROKEN;
         }
         own(head);
+        return walkOrBreak(head, chain);
+    }
+
+    /**
+     * Walks the chain at {@code head} again while the device still owns it (popped, not yet
+     * used): how a request the device held back, e.g. until the disk has space, starts anew
+     * without keeping its chain all that time. The driver may not change an owned chain, and
+     * the walk checks it as {@link #pop} does.
+     *
+     * @return {@code head}, or {@link #BROKEN} if the device does not own it or the ring is broken
+     */
+    public int walkOwned(int head, DescriptorChain chain) {
+        if (chain.capacity() < maxChainLength) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
+        }
+        if (brokenReason != null || head < 0 || head >= size || !isOwned(head)) {
+            return BROKEN;
+        }
+        return walkOrBreak(head, chain);
+    }
+
+    /** Walks an owned head; ring memory that went away breaks the queue, not the thread. */
+    private int walkOrBreak(int head, DescriptorChain chain) {
         try {
             walk(head, chain);
             return head;

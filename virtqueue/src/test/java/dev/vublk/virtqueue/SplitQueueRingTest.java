@@ -342,4 +342,21 @@ class SplitQueueRingTest {
         assertEquals(SplitQueue.BROKEN, f.device.walkHead(head, f.chain));
         assertEquals("head " + head + " is walked again while the device still owns it", f.device.brokenReason());
     }
+    @Test
+    void walkOwnedWalksAnOwnedHeadAgainAndNothingElse() throws Exception {
+        f = new QueueFixture(8, true);
+        int head = submitOne();
+        int other = f.driver.submit(List.of(readable(DATA + 64, 32), writable(DATA + 128, 1)));
+        assertEquals(head, f.device.pop(f.chain));
+        DescriptorChain again = f.device.newChain();
+        assertEquals(head, f.device.walkOwned(head, again), "a request held by the device, started anew");
+        assertEquals(2, again.size());
+        assertEquals(16, again.readableBytes());
+        assertEquals(1, again.writableBytes());
+        assertEquals(SplitQueue.BROKEN, f.device.walkOwned(other, again), "available, never popped: not the device's");
+        assertTrue(f.device.addUsed(head, 1));
+        assertEquals(SplitQueue.BROKEN, f.device.walkOwned(head, again), "used: the driver's again");
+        assertFalse(f.device.isBroken(), "refusing a walk is not the driver's fault");
+        assertEquals(other, f.device.pop(f.chain));
+    }
 }

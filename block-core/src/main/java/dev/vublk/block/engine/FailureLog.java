@@ -8,7 +8,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The one log rule for failed requests of a queue: each at WARN, at most {@link #BURST} lines per
  * {@link #WINDOW_NANOS}, then a count of those left out, so a failing disk or a guest hammering
- * one cannot flood the log.
+ * one cannot flood the log. Of failures for want of space (ENOSPC, EDQUOT) only the first of a
+ * window is logged: a full disk fails every write alike, and held requests retried each second
+ * would otherwise fill the burst with the same line.
  */
 final class FailureLog {
     private static final Logger LOG = LoggerFactory.getLogger(QueueEngine.class);
@@ -19,6 +21,7 @@ final class FailureLog {
     private long window;
     private int logged;
     private int suppressed;
+    private boolean noSpaceLogged;
 
     FailureLog(Path image) {
         this.image = image;
@@ -33,6 +36,14 @@ final class FailureLog {
             window = now;
             logged = 0;
             suppressed = 0;
+            noSpaceLogged = false;
+        }
+        if (Errno.isNoSpace(error)) {
+            if (noSpaceLogged) {
+                suppressed++;
+                return;
+            }
+            noSpaceLogged = true;
         }
         if (logged++ < BURST) {
             LOG.warn("{}: {} of {} bytes at offset {} failed: {}", image, op.name().toLowerCase().replace('_', '-'), length,

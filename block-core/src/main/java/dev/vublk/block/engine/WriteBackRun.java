@@ -104,7 +104,7 @@ final class WriteBackRun implements IoCompletion {
         boolean ok = error == 0;
         int result = error;
         try {
-            List<Runnable> waiters = mapping.writtenBack(w, ok);
+            List<Runnable> waiters = mapping.writtenBack(w, error);
             for (int i = 0; i < waiters.size(); i++) {
                 waiters.get(i).run();
             }

@@ -176,6 +176,11 @@ final class L2Tables {
         return out;
     }
 
+    /** A failed write-back took the L1 table's bytes: the next one writes it again; write lock held. */
+    void restoreL1() {
+        l1Dirty = true;
+    }
+
     /** The L1 table's bytes if an entry changed since the last call, else null. */
     TableWrite takeDirtyL1(long l1Offset) {
         if (!l1Dirty) {

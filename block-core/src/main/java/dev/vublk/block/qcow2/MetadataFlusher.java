@@ -4,6 +4,8 @@ import dev.vublk.block.MetadataWrites;
 import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.storage.FileStorage;
 import dev.vublk.block.storage.Storage;
+import dev.vublk.uring.Errno;
+import dev.vublk.uring.NativeException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -60,11 +62,16 @@ final class MetadataFlusher {
         private final List<List<TableWrite>> stages = new ArrayList<>();
         private final List<MemorySegment[]> data = new ArrayList<>();
         private final List<long[]> frees;
+        /** Whether it took the refcount table and the L1 table: they are clean only once it lands. */
+        private final boolean tookTable;
+        private final boolean tookL1;
         private final List<Runnable> waiters = new ArrayList<>();
         private final Arena arena = Arena.ofShared();
 
         private WriteBack(List<TableWrite> blocks, TableWrite table, List<TableWrite> l2s, TableWrite l1, List<long[]> frees) {
             this.frees = frees;
+            this.tookTable = table != null;
+            this.tookL1 = l1 != null;
             if (external && !l2s.isEmpty()) {
                 stage(dataStorage, List.of());
             }
@@ -154,7 +161,11 @@ final class MetadataFlusher {
 
     /**
      * The write-back's stages are durable ({@code cause} null) or one failed: tables whose copy
-     * landed are clean, frees are applied, or the image fails every later change. Returns the
+     * landed are clean, frees are applied, or the image fails every later change. A write-back
+     * that found no space (ENOSPC, EDQUOT) is the exception: its tables stay dirty and the next
+     * write-back writes them again in the same order, so once space returns the image goes on.
+     * The stage order keeps what did land safe meanwhile: refcounts ahead of the tables pointing
+     * at them, so a crash leaves at most leaked clusters, as it does at any point. Returns the
      * waiters to run.
      */
     List<Runnable> finish(WriteBack wb, IOException cause) {
@@ -172,6 +183,11 @@ final class MetadataFlusher {
                     } catch (IOException e) {
                         meta.fail(e);
                     }
+                }
+            } else if (cause instanceof NativeException n && Errno.isNoSpace(n.errno())) {
+                refcounts.restore(wb.tookTable, wb.frees); // tables and blocks are still dirty: landed() never ran
+                if (wb.tookL1) {
+                    tables.restoreL1();
                 }
             } else {
                 meta.fail(cause);
@@ -226,7 +242,7 @@ final class MetadataFlusher {
                 w.run();
             }
             if (failure != null) {
-                throw meta.failure();
+                throw meta.failure() != null ? meta.failure() : failure;
             }
         } finally {
             flushLock.unlock();

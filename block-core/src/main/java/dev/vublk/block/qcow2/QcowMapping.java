@@ -9,6 +9,7 @@ import dev.vublk.block.Pending;
 import dev.vublk.block.WriteBackStep;
 import dev.vublk.block.WriteStep;
 import dev.vublk.block.storage.Storage;
+import dev.vublk.uring.NativeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -166,9 +167,9 @@ final class QcowMapping implements Mapping {
     }
 
     @Override
-    public List<Runnable> writtenBack(MetadataWrites w, boolean ok) {
+    public List<Runnable> writtenBack(MetadataWrites w, int result) {
         return meta.writtenBack((MetadataFlusher.WriteBack) w,
-                ok ? null : new IOException("metadata write-back failed (see the failed request's error)"));
+                result == 0 ? null : new NativeException("metadata write-back on the queue's ring", -result));
     }
 
     @Override

@@ -353,6 +353,15 @@ final class RefcountManager {
         pendingFrees.add(new long[] {offset, length});
     }
 
+    /**
+     * Takes back what a failed write-back took ({@link #takeDirtyTable}, {@link #takeFrees}),
+     * so the next one writes the table and applies the frees; write lock held.
+     */
+    void restore(boolean tableTaken, List<long[]> frees) {
+        tableDirty |= tableTaken;
+        pendingFrees.addAll(frees);
+    }
+
     List<long[]> takeFrees() {
         List<long[]> out = pendingFrees;
         pendingFrees = new ArrayList<>();

@@ -20,6 +20,8 @@ import java.util.List;
 final class BlockAllocation implements MetadataWrites {
     final List<Long> blocks;
     final long[] newRaws;
+    /** Where its space begins: the end of the file's used space when it started. */
+    final long fileStart;
     final long fileEnd;
     final Thread owner = Thread.currentThread();
     final List<Runnable> waiters = new ArrayList<>();
@@ -29,12 +31,15 @@ final class BlockAllocation implements MetadataWrites {
     private final Arena arena = Arena.ofShared();
     /** The log writer's crash point, run when an entry is durable and before its sectors go in place. */
     private final Runnable afterEntryDurable;
+    /** Stages durable so far: 0 means nothing of it can ever be replayed or found in place. */
+    private int durableStages;
 
-    BlockAllocation(List<Long> blocks, long[] newRaws, long fileEnd, FileStorage storage, List<LogWriter.Entry> entries,
+    BlockAllocation(List<Long> blocks, long[] newRaws, long fileStart, long fileEnd, FileStorage storage, List<LogWriter.Entry> entries,
                     Runnable afterEntryDurable) {
         this.afterEntryDurable = afterEntryDurable;
         this.blocks = blocks;
         this.newRaws = newRaws;
+        this.fileStart = fileStart;
         this.fileEnd = fileEnd;
         this.storage = storage;
         for (LogWriter.Entry e : entries) {
@@ -83,9 +88,14 @@ final class BlockAllocation implements MetadataWrites {
     /** Stages alternate: an entry (even), then its sectors in place (odd). */
     @Override
     public void stageDurable(int stage) {
+        durableStages = stage + 1;
         if (stage % 2 == 0) {
             afterEntryDurable.run();
         }
+    }
+
+    int durableStages() {
+        return durableStages;
     }
 
     /** Frees the copies; every stage has completed. */

@@ -91,8 +91,8 @@ final class VhdxMapping implements Mapping {
 
     /** A block's log writes on the ring are durable, or failed. */
     @Override
-    public List<Runnable> writtenBack(MetadataWrites w, boolean ok) {
-        return meta.finishAllocation((BlockAllocation) w, ok);
+    public List<Runnable> writtenBack(MetadataWrites w, int result) {
+        return meta.finishAllocation((BlockAllocation) w, result == 0);
     }
 
     @Override

@@ -50,8 +50,6 @@ public final class VhdxMetadata {
     private BlockAllocation allocating;
     /** Blocks asked for while {@link #allocating} was in flight: the next allocation covers them. */
     private final LinkedHashSet<Long> queuedBlocks = new LinkedHashSet<>();
-    /** Set when an allocation's log writes failed: the log's state is unknown, every later change fails. */
-    private volatile IOException failure;
     /** The metadata file as storage, for log writes on a queue's ring. */
     private final FileStorage storage;
 
@@ -273,12 +271,14 @@ public final class VhdxMetadata {
                 newRaw = BatEntry.encode(BatEntry.FULLY_PRESENT, start);
             }
             file.truncate(end);
+            // Reserved before the log writes: should they fail (a full disk) after the entry is
+            // durable, a replayable entry may point here, so the space is never handed out again.
+            nextFree = end;
             commit(chunk, BatEntry.fileOffset(sbRaw), bitmapPages, end, pIdx, newRaw, sbIdx, sbRaw);
             if (sbIdx >= 0) {
                 b.setBitmap(chunk, sbRaw);
             }
             b.setPayload(block, newRaw);
-            nextFree = end;
             return newRaw;
         } finally {
             lock.unlock();
@@ -447,16 +447,12 @@ public final class VhdxMetadata {
     /**
      * Takes the lock for a synchronous metadata change, once no block allocation is in flight
      * (another queue's: waited for, at most {@link #CHANGE_WAIT_NANOS}; this thread's own cannot
-     * be waited for and is an error). Changes after a failed allocation fail.
+     * be waited for and is an error).
      */
     private void lockForChange() throws IOException {
         long deadline = System.nanoTime() + CHANGE_WAIT_NANOS;
         while (true) {
             lock.lock();
-            if (failure != null) {
-                lock.unlock();
-                throw failure;
-            }
             if (allocating == null) {
                 return;
             }
@@ -482,9 +478,6 @@ public final class VhdxMetadata {
     void beginAllocation(long block, WriteBackStep step) throws IOException {
         lock.lock();
         try {
-            if (failure != null) {
-                throw failure;
-            }
             if (BatEntry.hasData(BatEntry.state(bat.payload(block)))) {
                 step.done();
                 return;
@@ -517,7 +510,7 @@ public final class VhdxMetadata {
             List<SectorUpdate> pages = bat.pagesWith(overrides);
             file.truncate(end);
             List<LogWriter.Entry> entries = log.prepare(pages, durableSize, end);
-            allocating = new BlockAllocation(blocks, raws, end, storage, entries, log.afterEntryDurable());
+            allocating = new BlockAllocation(blocks, raws, nextFree, end, storage, entries, log.afterEntryDurable());
             nextFree = end;
             step.run(allocating);
         } finally {
@@ -527,7 +520,13 @@ public final class VhdxMetadata {
 
     /**
      * The allocation's log writes are durable ({@code ok}): the BAT in memory points at the new
-     * space. Or one failed: the log's state is unknown, so the image takes no further change.
+     * space. Or one failed (typically ENOSPC: the log and BAT regions of a sparse file need
+     * space too): the BAT in memory stays as it was, so its blocks are asked for again by the
+     * next write, and the image goes on taking changes once the cause is gone. Every later entry
+     * is its own tail, so a torn entry is never replayed. Its file space is given back only if
+     * no stage became durable: after that, a log entry pointing at it may be replayed or its BAT
+     * sectors may be partly in place, so the space stays reserved (it reads as zeros, like the
+     * blocks before) rather than ever being handed to another block.
      * Returns the requests waiting on it.
      */
     List<Runnable> finishAllocation(BlockAllocation a, boolean ok) {
@@ -538,8 +537,8 @@ public final class VhdxMetadata {
                 for (int i = 0; i < a.blocks.size(); i++) {
                     bat.setPayload(a.blocks.get(i), a.newRaws[i]);
                 }
-            } else {
-                failure = new IOException(path + ": a block allocation's log writes failed; the image takes no further change");
+            } else if (a.durableStages() == 0 && nextFree == a.fileEnd) {
+                nextFree = a.fileStart; // one allocation at a time: nothing was placed after it
             }
             allocating = null;
             return a.waiters;

@@ -21,6 +21,8 @@ public final class BlkDisk {
     /** The limits in force; null while there are none (see {@link Throttle}). */
     private volatile Throttle throttle;
     private volatile BlkDevice connected;
+    private volatile EnospcPolicy enospcPolicy = EnospcPolicy.REPORT;
+    private volatile IoErrorListener ioErrorListener;
 
     public BlkDisk(BlockImage image, BlkDeviceOptions options) {
         this.image = image;
@@ -155,6 +157,25 @@ public final class BlkDisk {
         if (device != null) {
             device.limitsChanged(); // outside the lock: it waits while a queue of the device is stopping
         }
+    }
+
+    /** What queues do with requests that found no space on the image's file system. */
+    public EnospcPolicy enospcPolicy() {
+        return enospcPolicy;
+    }
+
+    /** Applies to requests failing from now on; requests held already keep their start time. */
+    public void setEnospcPolicy(EnospcPolicy policy) {
+        this.enospcPolicy = java.util.Objects.requireNonNull(policy, "policy");
+    }
+
+    /** Who hears of requests failed with an I/O error (the control socket's BLOCK_IO_ERROR), or null. */
+    public IoErrorListener ioErrorListener() {
+        return ioErrorListener;
+    }
+
+    public void setIoErrorListener(IoErrorListener listener) {
+        this.ioErrorListener = listener;
     }
 
     /** What queues check reads and writes against; null when the disk is unlimited. */

@@ -30,6 +30,12 @@ final class BlkRequest implements IoCompletion {
     int usedLength;
     /** System.nanoTime() when the queue took the request: where its latency starts. */
     long takenNanos;
+    /**
+     * Held for disk space ({@link SpaceWait}) since {@link #heldSince}; kept when the request is
+     * started again (not cleared by {@link #reset}), so its wait is bounded from the first failure.
+     */
+    boolean heldForSpace;
+    long heldSince;
     private int pending;
     private int firstError;
     private boolean flushAfter;

@@ -185,15 +185,7 @@ class BlkQueueThrottleTest {
         CountingWorker w0 = start(0);
         List<DriverBuffer> reads = submitReads(0, 3);
         awaitUsed(0, 1);
-        boolean[] changed = {false};
-        CompletableFuture.runAsync(() -> {
-            try {
-                device.whileQuiesced(() -> changed[0] = true);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        }).get(GUARD_SECONDS, TimeUnit.SECONDS);
-        assertEquals(true, changed[0], "the held read is not in flight: the queue parked");
+        assertEquals(true, Quiesces.changeWhileQuiesced(device, GUARD_SECONDS), "the held read is not in flight: the queue parked");
         assertEquals(1, w0.reads.get(), "and the read still waits for the limit afterwards");
         assertEquals(BlkGuest.UNTOUCHED, guests.get(0).statusAt(reads.get(1)));
         disk.setLimits(IoLimits.NONE);

@@ -7,11 +7,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The one timer of a queue whose next request waits for the disk's {@link Throttle}: an
- * io_uring timeout on the queue's own ring, so the wait blocks neither the thread (completions
- * of the requests in flight keep coming) nor other queues. Used by the queue thread only.
+ * A timer of a queue: an io_uring timeout on the queue's own ring, so a wait blocks neither the
+ * thread (completions of the requests in flight keep coming) nor other queues. One brings back
+ * a request waiting for the disk's {@link Throttle}, one retries requests held for disk space
+ * ({@link SpaceWait}). Used by the queue thread only.
  */
-final class ThrottleTimer implements IoCompletion {
+final class RingTimer implements IoCompletion {
     private static final IoCompletion IGNORE = (tag, result) -> {};
 
     private final Runnable fired;
@@ -23,14 +24,14 @@ final class ThrottleTimer implements IoCompletion {
     private long due;
 
     /** @param fired runs on the queue thread each time the timer completes, expired or cancelled */
-    ThrottleTimer(Runnable fired) {
+    RingTimer(Runnable fired) {
         this.fired = fired;
     }
 
     /**
      * Makes the timer fire no later than {@code wait} nanoseconds after {@code now}. One armed
-     * for later (the limits were raised meanwhile) is cancelled, which fires it at once, so
-     * the queue asks the throttle again and arms it anew.
+     * for later (e.g. the limits were raised meanwhile) is cancelled, which fires it at once, so
+     * the queue asks again and arms it anew.
      */
     void fireWithin(IoUring ring, long wait, long now) {
         try {
@@ -42,7 +43,7 @@ final class ThrottleTimer implements IoCompletion {
                 cancel(ring);
             }
         } catch (NativeException e) {
-            throw new IllegalStateException("cannot arm the I/O limit timer", e);
+            throw new IllegalStateException("cannot arm a queue timer", e);
         }
     }
 
