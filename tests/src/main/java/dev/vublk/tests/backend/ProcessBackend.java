@@ -37,8 +37,16 @@ public final class ProcessBackend implements RunningBackend {
     /** Our launcher with further options (e.g. I/O limits) after those {@code spec} gives. */
     public static ProcessBackend ours(BackendSpec spec, Path socket, String classPath, List<String> extraArgs)
             throws IOException {
+        return ours(spec, socket, classPath, List.of(), extraArgs);
+    }
+
+    /** Our launcher with JVM options (e.g. a fixed heap) before its main class, and further options after those {@code spec} gives. */
+    public static ProcessBackend ours(BackendSpec spec, Path socket, String classPath, List<String> jvmOptions,
+                                      List<String> extraArgs) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", classPath, "dev.vublk.launcher.Main",
+                "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", classPath, "dev.vublk.launcher.Main",
                 "--socket-path", socket.toString(), "--blk-file", spec.location(),
                 "--format", spec.format(), "--num-queues", Integer.toString(spec.numQueues()),
                 "--logical-block-size", Integer.toString(spec.logicalBlockSize()),

@@ -15,6 +15,11 @@ public final class QemuImg {
         HostImages.run(List.of("qemu-img", "create", "-q", "-f", format, image.toString(), Long.toString(bytes)));
     }
 
+    /** {@link #create(String, Path, long)} with format options ({@code -o}, e.g. "block_size=1M"). */
+    public static void create(String format, Path image, long bytes, String options) throws IOException {
+        HostImages.run(List.of("qemu-img", "create", "-q", "-f", format, "-o", options, image.toString(), Long.toString(bytes)));
+    }
+
     /** The guest's view of {@code image} as a raw file at {@code raw}. */
     public static Path toRaw(String format, Path image, Path raw) throws IOException {
         HostImages.run(List.of("qemu-img", "convert", "-f", format, "-O", "raw", image.toString(), raw.toString()));
