@@ -300,3 +300,71 @@ test_fio_loop() {
   queue_usage
   [ "$failed" -eq 0 ] && [ -z "$errors" ]
 }
+
+# The host's word in the mailbox of a $1 MiB region: the 4 KiB block 1 MiB past the region,
+# read with O_DIRECT so that every look asks the backend (the host writes the image file).
+mailbox() {
+  dd if=$DISK bs=4096 skip=$(( ($1 + 1) * 256 )) count=1 iflag=direct 2>/dev/null | head -c 16 | tr -cd 'a-z'
+}
+
+# Waits up to vu_wait (120) seconds for the host to write $2 into the mailbox of a $1 MiB region.
+await_host() {
+  local tries=0 limit
+  limit=$(( $(param vu_wait 120) * 10 ))
+  while [ "$(mailbox "$1")" != "$2" ]; do
+    [ "$tries" -ge "$limit" ] && return 1
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+}
+
+# How many of the first $1 MiB of the disk, read through the page cache, differ from file $2.
+stale_mib() {
+  local i=0 n=0 a b
+  while [ "$i" -lt "$1" ]; do
+    a="$(dd if=$DISK bs=1M skip="$i" count=1 2>/dev/null | sha256sum)"
+    b="$(dd if="$2" bs=1M skip="$i" count=1 2>/dev/null | sha256sum)"
+    [ "$a" = "$b" ] || n=$((n + 1))
+    i=$((i + 1))
+  done
+  echo "$n"
+}
+
+# Live migration through the page cache, where only the backend writes guest memory: the
+# region holds the pattern (written with O_DIRECT) and no page of it is cached ("ready"); on
+# the host's word "fill" (sent once RAM went over once) a buffered read makes the backend
+# fill fresh page-cache pages the guest's CPU never writes ("filled"; the guest must boot
+# with init_on_alloc=0, or the kernel zeroes each page first and QEMU resends it for that);
+# on "check" (sent once the guest runs on the destination) the region is read again from the
+# page cache: those pages are right only if the source's backend logged its writes and QEMU
+# sent them again. Reports pattern_sha256, cached_sha256, cache_check_reads (sectors read
+# from the disk during the cached read: 0 when it came from the cache), stale_mib on a
+# mismatch, direct_sha256 (read with O_DIRECT) and kernel_errors; whether they match is
+# the host's call.
+test_cache_migrate() {
+  local mib seed want cached before
+  mib="$(region_mib 64)"
+  seed="$(param vu_seed 3)"
+  result mib "$mib"
+  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
+  result pattern_sha256 "$want"
+  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+  result ready yes
+  await_host "$mib" fill || { result fill no-word; return 1; }
+  dd if=$DISK bs=1M count="$mib" of=/dev/null 2>/dev/null || { result fill failed; return 1; }
+  result filled yes
+  await_host "$mib" check || { result check no-word; return 1; }
+  before="$(disk_stat 3)"
+  cached="$(dd if=$DISK bs=1M count="$mib" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  result cache_check_reads $(( $(disk_stat 3) - before ))
+  result cached_sha256 "$cached"
+  if [ "$cached" != "$want" ]; then
+    pattern "$seed" "$mib" > /tmp/pattern
+    result stale_mib "$(stale_mib "$mib" /tmp/pattern)"
+    rm -f /tmp/pattern
+  fi
+  result direct_sha256 "$(disk_sha256 "$mib")"
+  result kernel_errors "$(kernel_errors | grep -c .)"
+}

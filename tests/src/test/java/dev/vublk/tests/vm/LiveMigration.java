@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * One precopy live migration between two QEMUs over a Unix socket, driven through their QMP
@@ -42,32 +43,65 @@ public final class LiveMigration {
      */
     public static Figures run(QemuMonitor source, QemuMonitor destination, Path channel, long bytesPerSecond,
                               Duration bound) {
+        start(source, destination, channel, bytesPerSecond);
+        return awaitCompleted(source, bound);
+    }
+
+    /** Starts what {@link #run} does without waiting, for tests that act while RAM goes over. */
+    public static void start(QemuMonitor source, QemuMonitor destination, Path channel, long bytesPerSecond) {
         String uri = "unix:" + channel;
         destination.execute("migrate-incoming", Map.of("uri", uri));
         source.execute("migrate-set-parameters", Map.of("max-bandwidth", bytesPerSecond));
         source.execute("migrate", Map.of("uri", uri));
-        return await(source, bound);
     }
 
-    private static Figures await(QemuMonitor source, Duration bound) {
-        long deadline = System.nanoTime() + bound.toNanos();
+    /**
+     * Sets the longest pause of the guest QEMU may choose for the switch-over. At 1 ms it never
+     * finds one while the guest runs (it dirties more than 1 ms worth of pages between two
+     * passes), so the migration goes on until a larger limit lets it end.
+     */
+    public static void setDowntimeLimit(QemuMonitor source, long millis) {
+        source.execute("migrate-set-parameters", Map.of("downtime-limit", millis));
+    }
+
+    /** Waits at most {@code bound} for the migration to complete and returns its figures. */
+    public static Figures awaitCompleted(QemuMonitor source, Duration bound) {
         List<String> seen = new ArrayList<>();
+        Map<String, Object> info = poll(source, bound, "completed", seen, i -> "completed".equals(i.get("status")));
+        return figures(info, seen);
+    }
+
+    /**
+     * Waits at most {@code bound} until the migration synced the dirty bitmaps {@code syncs}
+     * times while still running: 2 means every page went over once. Completion first throws.
+     */
+    public static void awaitDirtySyncs(QemuMonitor source, long syncs, Duration bound) {
+        poll(source, bound, syncs + " dirty syncs", new ArrayList<>(), i -> "active".equals(i.get("status"))
+                && i.get("ram") instanceof Map<?, ?> ram && number(ram, "dirty-sync-count") >= syncs);
+    }
+
+    /** Polls query-migrate until {@code reached}; a failed, cancelled or (unwanted) completed end throws. */
+    private static Map<String, Object> poll(QemuMonitor source, Duration bound, String what, List<String> seen,
+                                            Predicate<Map<String, Object>> reached) {
+        long deadline = System.nanoTime() + bound.toNanos();
         while (true) {
             Map<String, Object> info = source.query("query-migrate");
             String status = String.valueOf(info.get("status"));
             if (seen.isEmpty() || !seen.getLast().equals(status)) {
                 seen.add(status);
             }
+            if (reached.test(info)) {
+                return info;
+            }
             switch (status) {
-                case "completed" -> {
-                    return figures(info, seen);
-                }
                 case "failed", "cancelled" -> throw new VmException("migration " + status + ": "
                         + info.getOrDefault("error-desc", "QEMU gave no reason") + "; query-migrate: " + Json.write(info));
+                case "completed" -> throw new VmException("migration completed before " + what + "; query-migrate: "
+                        + Json.write(info));
                 default -> { }
             }
             if (System.nanoTime() > deadline) {
-                throw new VmException("migration not completed within " + bound + "; statuses " + seen
+                throw new VmException("migration not at " + what + " within " + bound + "; statuses " + seen
                         + ", last query-migrate: " + Json.write(info));
             }
             QemuMonitor.sleep(POLL);

@@ -5,10 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -39,6 +44,12 @@ import org.junit.jupiter.api.io.TempDir;
 class LiveMigrationVmTest {
     private static final long MIB = 1 << 20;
     private static final int REGION_MIB = 32;
+    /** The page-cache test's region: enough pages that some are certain to be stale without the log. */
+    private static final int CACHE_REGION_MIB = 64;
+    /** Sectors the cached read may take from the disk (readahead past a cached range) and still test the cache. */
+    private static final long CACHE_CHECK_READS = 256;
+    /** QEMU's default, under which it ends the migration once what is left goes over in 300 ms. */
+    private static final long DEFAULT_DOWNTIME_MILLIS = 300;
     /** Slow enough that RAM takes several passes while fio runs, fast enough to converge. */
     private static final long BANDWIDTH = 64 * MIB;
     private static final Duration BACKEND_READY = Duration.ofSeconds(60);
@@ -59,57 +70,130 @@ class LiveMigrationVmTest {
     @Test
     void aGuestRunningVerifiedFioMovesToAnotherBackendMidRun() throws IOException {
         Path image = HostImages.rawImage(dir, "disk.raw", 2 * REGION_MIB * MIB);
-        migrateMidFio(image, REGION_MIB, OurBackend.command(image, 2));
+        VmSpec spec = VmSpec.of("fio-loop").withQueues(2).withArg("mib", Integer.toString(REGION_MIB))
+                .withArg("secs", "45").withArg("jobs", "8").withTimeout(Duration.ofMinutes(10));
+        Migrated m = migrate(spec, image, OurBackend.command(image, 2), rig -> {
+            awaitResult(rig.source(), "started", FIO_STARTED);
+            return LiveMigration.run(rig.qmpA(), rig.qmpB(), dir.resolve("migration.sock"), BANDWIDTH, MIGRATION);
+        });
+        assertFalse(m.onSource().containsKey("rounds"), "fio had finished before the migration");
+        assertTrue(m.figures().dirtySyncs() >= 3, "RAM went over in too few passes to test the dirty log: " + m.figures());
+        assertEquals("0", m.result().get("failed_rounds"), "fio rounds that failed verification on B");
+        assertEquals("0", m.result().get("kernel_errors"), "I/O errors in the guest's kernel log");
+        assertTrue(m.result().getLong("rounds") >= 1);
+        assertEquals(HostImages.sha256(image, REGION_MIB * MIB), m.result().get("sha256"),
+                "what the guest read back on B is what the image holds");
     }
 
     /**
-     * Boots fio-loop on {@code sourceBackend} (with {@value BackendProcess#SOCKET_PLACEHOLDER}),
-     * migrates the guest once fio runs to QEMU B on our backend serving {@code image} directly,
-     * and checks the guest's verdict on B, the migration's figures and the image.
+     * Memory only the back-end writes: the guest reads the region through its page cache once
+     * every page of RAM went over, so the pages backend A fills are already on B; the migration
+     * is held (1 ms downtime limit) until the read is done. Only backend A's dirty log makes
+     * QEMU send them again: without it the guest on B finds stale pages in its cache.
      */
-    private void migrateMidFio(Path image, int regionMib, List<String> sourceBackend) throws IOException {
-        VmSpec spec = VmSpec.of("fio-loop").withQueues(2).withArg("mib", Integer.toString(regionMib))
-                .withArg("secs", "45").withArg("jobs", "8").withTimeout(Duration.ofMinutes(10));
-        VmRunner runner = new VmRunner(kit, dir);
-        GuestResult result;
-        LiveMigration.Figures figures;
+    @Test
+    void pagesTheBackendFillsAfterTheyWentOverAreSentAgain() throws IOException {
+        Path image = HostImages.rawImage(dir, "disk.raw", 2 * CACHE_REGION_MIB * MIB);
+        // With init_on_alloc the kernel zeroes each page-cache page before the read fills it:
+        // QEMU would send the page again for that CPU write, dirty log or not.
+        VmSpec spec = VmSpec.of("cache-migrate").withKernelArgs("init_on_alloc=0")
+                .withArg("mib", Integer.toString(CACHE_REGION_MIB)).withTimeout(Duration.ofMinutes(6));
+        long mailbox = (CACHE_REGION_MIB + 1) * MIB;
+        Migrated m = migrate(spec, image, OurBackend.command(image, 2), rig -> {
+            awaitResult(rig.source(), "ready", FIO_STARTED);
+            LiveMigration.setDowntimeLimit(rig.qmpA(), 1);
+            LiveMigration.start(rig.qmpA(), rig.qmpB(), dir.resolve("migration.sock"), BANDWIDTH);
+            LiveMigration.awaitDirtySyncs(rig.qmpA(), 2, MIGRATION);
+            tellGuest(image, mailbox, "fill");
+            awaitResult(rig.source(), "filled", MIGRATION);
+            LiveMigration.setDowntimeLimit(rig.qmpA(), DEFAULT_DOWNTIME_MILLIS);
+            LiveMigration.Figures figures = LiveMigration.awaitCompleted(rig.qmpA(), MIGRATION);
+            // QEMU A's guest is stopped for good: the guest reads this word on B.
+            tellGuest(image, mailbox, "check");
+            return figures;
+        });
+        String pattern = m.onSource().get("pattern_sha256");
+        assertEquals(pattern, m.result().get("cached_sha256"), "the region in the guest's page cache on B, "
+                + m.result().results().getOrDefault("stale_mib", "?") + " MiB of " + CACHE_REGION_MIB + " stale");
+        assertTrue(m.result().getLong("cache_check_reads") <= CACHE_CHECK_READS,
+                "the cached read went to the disk, so it did not check the page cache: " + m.result().results());
+        assertEquals(pattern, m.result().get("direct_sha256"), "the region read with O_DIRECT on B");
+        assertEquals("0", m.result().get("kernel_errors"), "I/O errors in the guest's kernel log");
+        assertEquals(HostImages.sha256(image, CACHE_REGION_MIB * MIB), pattern, "the image holds the pattern");
+    }
+
+    /** QEMU A and its back-end, QEMU B waiting for the guest and its back-end. */
+    private record Rig(RunningVm source, QemuMonitor qmpA, QemuMonitor qmpB) {
+    }
+
+    /** Moves the guest from A to B once the test is at the right point, and returns the figures. */
+    @FunctionalInterface
+    private interface Migration {
+        LiveMigration.Figures run(Rig rig) throws IOException;
+    }
+
+    /** The migration's figures, what the guest printed on A and its verdict on B. */
+    private record Migrated(LiveMigration.Figures figures, Map<String, String> onSource, GuestResult result) {
+    }
+
+    /**
+     * Boots {@code spec} on {@code sourceBackend} (with {@value BackendProcess#SOCKET_PLACEHOLDER}),
+     * starts QEMU B on our backend serving {@code image} directly, lets {@code migration} move
+     * the guest, checks both QEMUs' states, ends QEMU A and returns the guest's PASS on B.
+     */
+    private Migrated migrate(VmSpec spec, Path image, List<String> sourceBackend, Migration migration)
+            throws IOException {
         long start = System.nanoTime();
+        Migrated m;
         try (BackendProcess backendA = BackendProcess.start(sourceBackend, dir.resolve("a.sock"),
                      dir.resolve("backend-a.log"), BACKEND_READY);
              // The source's backend holds the image's write lock until the end; B shares the image.
              BackendProcess backendB = BackendProcess.start(OurBackend.command(image, 2, "--locking", "off"),
                      dir.resolve("b.sock"), dir.resolve("backend-b.log"), BACKEND_READY);
-             RunningVm source = runner.start(spec, backendA.socket(), dir.resolve("qmp-a.sock"));
+             RunningVm source = runner().start(spec, backendA.socket(), dir.resolve("qmp-a.sock"));
              QemuMonitor qmpA = QemuMonitor.connect(dir.resolve("qmp-a.sock"), MONITOR_READY);
-             RunningVm destination = runner.startIncoming(spec, backendB.socket(), dir.resolve("qmp-b.sock"));
+             RunningVm destination = runner().startIncoming(spec, backendB.socket(), dir.resolve("qmp-b.sock"));
              QemuMonitor qmpB = QemuMonitor.connect(dir.resolve("qmp-b.sock"), MONITOR_READY)) {
-            awaitResult(source, "started", FIO_STARTED);
             assertEquals("inmigrate", qmpB.runState());
-            figures = LiveMigration.run(qmpA, qmpB, dir.resolve("migration.sock"), BANDWIDTH, MIGRATION);
+            LiveMigration.Figures figures = migration.run(new Rig(source, qmpA, qmpB));
             System.out.printf("migration: %s, after %.1f s of the test%n", figures, (System.nanoTime() - start) / 1e9);
             assertEquals("postmigrate", qmpA.runState());
             awaitRunning(destination, qmpB, Duration.ofSeconds(60));
             qmpA.execute("quit");
             awaitExit(source, Duration.ofSeconds(60));
             awaitVerdict(destination, Duration.ofMinutes(6));
-            result = destination.await();
+            GuestResult result = destination.await();
             assertTrue(backendA.isAlive() && backendB.isAlive(), "a backend died\n" + backendA.logTail(20) + backendB.logTail(20));
             if (!result.passed()) {
                 throw VmRunner.failure(result, backendB.logTail(20));
             }
             assertTrue(source.serial().status().isEmpty(), "the guest finished its test before it was migrated");
-            assertFalse(source.serial().results().containsKey("rounds"), "fio had finished before the migration");
+            m = new Migrated(figures, source.serial().results(), result);
         }
-        System.out.printf("live migration test: %.1f s in all; guest on B: %s%n", (System.nanoTime() - start) / 1e9,
-                result.results());
-        assertTrue(figures.dirtySyncs() >= 3, "RAM went over in too few passes to test the dirty log: " + figures);
+        System.out.printf("%s: %.1f s in all; guest on B: %s%n", spec.test(), (System.nanoTime() - start) / 1e9,
+                m.result().results());
         assertTrue(Files.readString(dir.resolve("backend-a.log")).contains("dirty logging of all guest writes turned on"),
                 "QEMU A never asked backend A to log its writes");
-        assertEquals("0", result.get("failed_rounds"), "fio rounds that failed verification on B");
-        assertEquals("0", result.get("kernel_errors"), "I/O errors in the guest's kernel log");
-        assertTrue(result.getLong("rounds") >= 1);
-        assertEquals(HostImages.sha256(image, regionMib * MIB), result.get("sha256"),
-                "what the guest read back on B is what the image holds");
+        return m;
+    }
+
+    private VmRunner runner() {
+        return new VmRunner(kit, dir);
+    }
+
+    /**
+     * Writes {@code word} into the guest test's mailbox in the image (scripts/guestkit/tests.sh
+     * {@code mailbox}), which the guest reads with O_DIRECT, so the backend serving it reads the file.
+     */
+    private static void tellGuest(Path image, long offset, String word) throws IOException {
+        ByteBuffer block = ByteBuffer.allocate(4096);
+        block.put(word.getBytes(StandardCharsets.US_ASCII)).clear();
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.WRITE)) {
+            while (block.hasRemaining()) {
+                ch.write(block, offset + block.position());
+            }
+            ch.force(false);
+        }
     }
 
     private static void awaitResult(RunningVm vm, String key, Duration bound) {
