@@ -332,15 +332,15 @@ stale_mib() {
 
 # Live migration through the page cache, where only the backend writes guest memory: the
 # region holds the pattern (written with O_DIRECT) and no page of it is cached ("ready"); on
-# the host's word "fill" (sent once RAM went over once) a buffered read makes the backend
-# fill fresh page-cache pages the guest's CPU never writes ("filled"; the guest must boot
-# with init_on_alloc=0, or the kernel zeroes each page first and QEMU resends it for that);
-# on "check" (sent once the guest runs on the destination) the region is read again from the
-# page cache: those pages are right only if the source's backend logged its writes and QEMU
-# sent them again. Reports pattern_sha256, cached_sha256, cache_check_reads (sectors read
-# from the disk during the cached read: 0 when it came from the cache), stale_mib on a
-# mismatch, direct_sha256 (read with O_DIRECT) and kernel_errors; whether they match is
-# the host's call.
+# the host's word "fill" (sent once most of RAM went over and the migration is held) a
+# buffered read makes the backend fill fresh page-cache pages the guest's CPU never writes
+# ("filled"; the guest must boot with init_on_alloc=0, or the kernel zeroes each page first
+# and QEMU may send it again for that); on "check" (sent once the guest left the source) the
+# region is read again from the page cache: those pages are right only if the source's
+# backend logged its writes and QEMU sent them again. Reports pattern_sha256, cached_sha256,
+# cache_check_reads (sectors read from the disk during the cached read: 0 when it all came
+# from the cache), stale_mib on a mismatch, direct_sha256 (read with O_DIRECT) and
+# kernel_errors; whether they match is the host's call.
 test_cache_migrate() {
   local mib seed want cached before
   mib="$(region_mib 64)"
@@ -351,11 +351,13 @@ test_cache_migrate() {
   pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
   sync
   echo 3 > /proc/sys/vm/drop_caches
+  # The kernel drops a block device's page cache when its last opener closes it: hold it open.
+  exec 3<$DISK
   result ready yes
-  await_host "$mib" fill || { result fill no-word; return 1; }
-  dd if=$DISK bs=1M count="$mib" of=/dev/null 2>/dev/null || { result fill failed; return 1; }
+  await_host "$mib" fill || { exec 3<&-; result fill no-word; return 1; }
+  dd if=$DISK bs=1M count="$mib" of=/dev/null 2>/dev/null || { exec 3<&-; result fill failed; return 1; }
   result filled yes
-  await_host "$mib" check || { result check no-word; return 1; }
+  await_host "$mib" check || { exec 3<&-; result check no-word; return 1; }
   before="$(disk_stat 3)"
   cached="$(dd if=$DISK bs=1M count="$mib" 2>/dev/null | sha256sum | cut -d' ' -f1)"
   result cache_check_reads $(( $(disk_stat 3) - before ))
@@ -365,6 +367,7 @@ test_cache_migrate() {
     result stale_mib "$(stale_mib "$mib" /tmp/pattern)"
     rm -f /tmp/pattern
   fi
+  exec 3<&-
   result direct_sha256 "$(disk_sha256 "$mib")"
   result kernel_errors "$(kernel_errors | grep -c .)"
 }

@@ -51,17 +51,16 @@ public final class LiveMigration {
     public static void start(QemuMonitor source, QemuMonitor destination, Path channel, long bytesPerSecond) {
         String uri = "unix:" + channel;
         destination.execute("migrate-incoming", Map.of("uri", uri));
-        source.execute("migrate-set-parameters", Map.of("max-bandwidth", bytesPerSecond));
+        setBandwidth(source, bytesPerSecond);
         source.execute("migrate", Map.of("uri", uri));
     }
 
     /**
-     * Sets the longest pause of the guest QEMU may choose for the switch-over. At 1 ms it never
-     * finds one while the guest runs (it dirties more than 1 ms worth of pages between two
-     * passes), so the migration goes on until a larger limit lets it end.
+     * Caps the migration's bandwidth from now on: a cap of a few KiB/s holds it where it is
+     * (a page per tenth of a second), a larger one lets it go on.
      */
-    public static void setDowntimeLimit(QemuMonitor source, long millis) {
-        source.execute("migrate-set-parameters", Map.of("downtime-limit", millis));
+    public static void setBandwidth(QemuMonitor source, long bytesPerSecond) {
+        source.execute("migrate-set-parameters", Map.of("max-bandwidth", bytesPerSecond));
     }
 
     /** Waits at most {@code bound} for the migration to complete and returns its figures. */
@@ -72,12 +71,17 @@ public final class LiveMigration {
     }
 
     /**
-     * Waits at most {@code bound} until the migration synced the dirty bitmaps {@code syncs}
-     * times while still running: 2 means every page went over once. Completion first throws.
+     * Waits at most {@code bound} until at most {@code bytes} of RAM are left to send in the
+     * first pass over it, and returns what is left; the end of the first pass throws.
      */
-    public static void awaitDirtySyncs(QemuMonitor source, long syncs, Duration bound) {
-        poll(source, bound, syncs + " dirty syncs", new ArrayList<>(), i -> "active".equals(i.get("status"))
-                && i.get("ram") instanceof Map<?, ?> ram && number(ram, "dirty-sync-count") >= syncs);
+    public static long awaitFirstPassLeft(QemuMonitor source, long bytes, Duration bound) {
+        Map<String, Object> info = poll(source, bound, "at most " + (bytes >> 20) + " MiB left in the first pass",
+                new ArrayList<>(), i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
+        Map<?, ?> ram = (Map<?, ?>) info.get("ram");
+        if (!"active".equals(info.get("status")) || number(ram, "dirty-sync-count") != 1) {
+            throw new VmException("RAM went over once before the migration was held; query-migrate: " + Json.write(info));
+        }
+        return number(ram, "remaining");
     }
 
     /** Polls query-migrate until {@code reached}; a failed, cancelled or (unwanted) completed end throws. */
