@@ -18,6 +18,8 @@ import java.util.function.Predicate;
 public final class LiveMigration {
 
     private static final Duration POLL = Duration.ofMillis(200);
+    /** Near the end of the first pass a tenth of a second is megabytes: look more often. */
+    private static final Duration FAST_POLL = Duration.ofMillis(50);
 
     /**
      * What {@code query-migrate} reported at the end: milliseconds in all, with the guest
@@ -66,7 +68,7 @@ public final class LiveMigration {
     /** Waits at most {@code bound} for the migration to complete and returns its figures. */
     public static Figures awaitCompleted(QemuMonitor source, Duration bound) {
         List<String> seen = new ArrayList<>();
-        Map<String, Object> info = poll(source, bound, "completed", seen, i -> "completed".equals(i.get("status")));
+        Map<String, Object> info = poll(source, bound, POLL, "completed", seen, i -> "completed".equals(i.get("status")));
         return figures(info, seen);
     }
 
@@ -75,8 +77,8 @@ public final class LiveMigration {
      * first pass over it, and returns what is left; the end of the first pass throws.
      */
     public static long awaitFirstPassLeft(QemuMonitor source, long bytes, Duration bound) {
-        Map<String, Object> info = poll(source, bound, "at most " + (bytes >> 20) + " MiB left in the first pass",
-                new ArrayList<>(), i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
+        Map<String, Object> info = poll(source, bound, FAST_POLL, "at most " + (bytes >> 20)
+                + " MiB left in the first pass", new ArrayList<>(), i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
         Map<?, ?> ram = (Map<?, ?>) info.get("ram");
         if (!"active".equals(info.get("status")) || number(ram, "dirty-sync-count") != 1) {
             throw new VmException("RAM went over once before the migration was held; query-migrate: " + Json.write(info));
@@ -85,8 +87,8 @@ public final class LiveMigration {
     }
 
     /** Polls query-migrate until {@code reached}; a failed, cancelled or (unwanted) completed end throws. */
-    private static Map<String, Object> poll(QemuMonitor source, Duration bound, String what, List<String> seen,
-                                            Predicate<Map<String, Object>> reached) {
+    private static Map<String, Object> poll(QemuMonitor source, Duration bound, Duration interval, String what,
+                                            List<String> seen, Predicate<Map<String, Object>> reached) {
         long deadline = System.nanoTime() + bound.toNanos();
         while (true) {
             Map<String, Object> info = source.query("query-migrate");
@@ -108,7 +110,7 @@ public final class LiveMigration {
                 throw new VmException("migration not at " + what + " within " + bound + "; statuses " + seen
                         + ", last query-migrate: " + Json.write(info));
             }
-            QemuMonitor.sleep(POLL);
+            QemuMonitor.sleep(interval);
         }
     }
 
