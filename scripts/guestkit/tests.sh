@@ -318,38 +318,32 @@ await_host() {
   done
 }
 
-# How many of the first $1 MiB of the disk, read through the page cache, differ from file $2.
+# How many of the first $1 MiB differ between the page cache and the disk (read with O_DIRECT).
 stale_mib() {
-  local i=0 n=0 a b
+  local i=0 n=0
   while [ "$i" -lt "$1" ]; do
-    a="$(dd if=$DISK bs=1M skip="$i" count=1 2>/dev/null | sha256sum)"
-    b="$(dd if="$2" bs=1M skip="$i" count=1 2>/dev/null | sha256sum)"
-    [ "$a" = "$b" ] || n=$((n + 1))
+    [ "$(dd if=$DISK bs=1M skip="$i" count=1 2>/dev/null | sha256sum)" = \
+      "$(dd if=$DISK bs=1M skip="$i" count=1 iflag=direct 2>/dev/null | sha256sum)" ] || n=$((n + 1))
     i=$((i + 1))
   done
   echo "$n"
 }
 
 # Live migration through the page cache, where only the backend writes guest memory: the
-# region holds the pattern (written with O_DIRECT) and no page of it is cached ("ready"); on
+# region holds the pattern (test_write_pattern) and no page of it is cached ("ready"); on
 # the host's word "fill" (sent once most of RAM went over and the migration is held) a
 # buffered read makes the backend fill fresh page-cache pages the guest's CPU never writes
 # ("filled"; the guest must boot with init_on_alloc=0, or the kernel zeroes each page first
 # and QEMU may send it again for that); on "check" (sent once the guest left the source) the
 # region is read again from the page cache: those pages are right only if the source's
-# backend logged its writes and QEMU sent them again. Reports pattern_sha256, cached_sha256,
-# cache_check_reads (sectors read from the disk during the cached read: 0 when it all came
-# from the cache), stale_mib on a mismatch, direct_sha256 (read with O_DIRECT) and
-# kernel_errors; whether they match is the host's call.
+# backend logged its writes and QEMU sent them again. Reports cache_check_reads (sectors read
+# from the disk during the cached read: 0 when it all came from the cache), cached_sha256,
+# direct_sha256 (read with O_DIRECT), stale_mib (MiB that differ) when those two differ, and
+# kernel_errors; whether they are right is the host's call.
 test_cache_migrate() {
-  local mib seed want cached before
-  mib="$(region_mib 64)"
-  seed="$(param vu_seed 3)"
-  result mib "$mib"
-  want="$(pattern "$seed" "$mib" | sha256sum | cut -d' ' -f1)"
-  result pattern_sha256 "$want"
-  pattern "$seed" "$mib" | dd of=$DISK bs=1M oflag=direct conv=fsync 2>/dev/null || { result write failed; return 1; }
-  sync
+  local mib cached direct before
+  test_write_pattern || return 1
+  mib="$(region_mib 8)"
   echo 3 > /proc/sys/vm/drop_caches
   # The kernel drops a block device's page cache when its last opener closes it: hold it open.
   exec 3<$DISK
@@ -362,12 +356,9 @@ test_cache_migrate() {
   cached="$(dd if=$DISK bs=1M count="$mib" 2>/dev/null | sha256sum | cut -d' ' -f1)"
   result cache_check_reads $(( $(disk_stat 3) - before ))
   result cached_sha256 "$cached"
-  if [ "$cached" != "$want" ]; then
-    pattern "$seed" "$mib" > /tmp/pattern
-    result stale_mib "$(stale_mib "$mib" /tmp/pattern)"
-    rm -f /tmp/pattern
-  fi
+  direct="$(disk_sha256 "$mib")"
+  result direct_sha256 "$direct"
+  [ "$cached" = "$direct" ] || result stale_mib "$(stale_mib "$mib")"
   exec 3<&-
-  result direct_sha256 "$(disk_sha256 "$mib")"
   result kernel_errors "$(kernel_errors | grep -c .)"
 }
