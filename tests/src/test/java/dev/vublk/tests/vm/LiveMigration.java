@@ -68,7 +68,8 @@ public final class LiveMigration {
     /** Waits at most {@code bound} for the migration to complete and returns its figures. */
     public static Figures awaitCompleted(QemuMonitor source, Duration bound) {
         List<String> seen = new ArrayList<>();
-        Map<String, Object> info = poll(source, bound, POLL, "completed", seen, i -> "completed".equals(i.get("status")));
+        Map<String, Object> info = poll(source, bound, POLL, "completed", seen,
+                i -> "completed".equals(i.get("status")));
         return figures(info, seen);
     }
 
@@ -77,11 +78,13 @@ public final class LiveMigration {
      * first pass over it, and returns what is left; the end of the first pass throws.
      */
     public static long awaitFirstPassLeft(QemuMonitor source, long bytes, Duration bound) {
-        Map<String, Object> info = poll(source, bound, FAST_POLL, "at most " + (bytes >> 20)
-                + " MiB left in the first pass", new ArrayList<>(), i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
+        String what = "at most " + (bytes >> 20) + " MiB left in the first pass";
+        Map<String, Object> info = poll(source, bound, FAST_POLL, what, new ArrayList<>(),
+                i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
         Map<?, ?> ram = (Map<?, ?>) info.get("ram");
         if (!"active".equals(info.get("status")) || number(ram, "dirty-sync-count") != 1) {
-            throw new VmException("RAM went over once before the migration was held; query-migrate: " + Json.write(info));
+            throw new VmException("RAM went over once before the migration was held; query-migrate: "
+                    + Json.write(info));
         }
         return number(ram, "remaining");
     }

@@ -35,12 +35,13 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>What proves the log is the page-cache form: with the first pass over RAM held near its
  * end, the guest reads a 64 MiB region buffered, so backend A fills page-cache pages that
  * already went over and that the guest's CPU never writes; on B the guest reads them again from
- * its cache. With the marking turned off all 64 MiB were stale on B in 3 of 3 runs (2 MiB in 3
- * more, when the hold came with 100 MiB of the pass left); with it, 3 of 3 passed.
+ * its cache. With the marking turned off all 64 MiB were stale on B in 6 of 6 runs (2 MiB in 3
+ * more, when the hold came with 100 MiB of the pass left); with it, 8 of 8 passed.
  *
- * <p>The cap is a compromise with QEMU 7.2's TCG, which marks only the first CPU write to a
- * page after a pass: the longer RAM takes to go over, the more often the guest's own writes go
- * missing on the destination (kernel oopses after the switch, also with QEMU's built-in
+ * <p>The cap is a compromise with QEMU 7.2's TCG, which misses the guest's repeated CPU writes
+ * to a page after a pass (a guest rewriting 4 MiB in a loop did not keep a migration from
+ * ending): the longer RAM takes to go over, the more often the guest's own writes go missing
+ * on the destination (kernel oopses after the switch, also with QEMU's built-in
  * virtio-blk and no vhost-user at all); at 64 MiB/s the fio migration takes about 4 s and 4
  * dirty-bitmap syncs. B runs with {@code --locking off}: A holds the image's write lock until
  * it is stopped.
@@ -117,7 +118,7 @@ class LiveMigrationVmTest {
             System.out.printf("migration held with %.1f MiB of RAM left in its first pass%n", left / (double) MIB);
             tellGuest(image, mailbox, "fill");
             awaitResult(rig.source(), "filled", MIGRATION);
-            assertEquals("active", rig.qmpA().query("query-migrate").get("status"), "the migration went on while held");
+            assertEquals("active", rig.qmpA().query("query-migrate").get("status"), "the migration ended while held");
             LiveMigration.setBandwidth(rig.qmpA(), BANDWIDTH);
             LiveMigration.Figures figures = LiveMigration.awaitCompleted(rig.qmpA(), MIGRATION);
             // QEMU A's guest is stopped for good: the guest reads this word on B.
@@ -155,6 +156,7 @@ class LiveMigrationVmTest {
      */
     private Migrated migrate(VmSpec spec, Path image, List<String> sourceBackend, Migration migration)
             throws IOException {
+        VmRunner runner = new VmRunner(kit, dir);
         long start = System.nanoTime();
         Migrated m;
         try (BackendProcess backendA = BackendProcess.start(sourceBackend, dir.resolve("a.sock"),
@@ -162,9 +164,9 @@ class LiveMigrationVmTest {
              // The source's backend holds the image's write lock until the end; B shares the image.
              BackendProcess backendB = BackendProcess.start(OurBackend.command(image, 2, "--locking", "off"),
                      dir.resolve("b.sock"), dir.resolve("backend-b.log"), BACKEND_READY);
-             RunningVm source = runner().start(spec, backendA.socket(), dir.resolve("qmp-a.sock"));
+             RunningVm source = runner.start(spec, backendA.socket(), dir.resolve("qmp-a.sock"));
              QemuMonitor qmpA = QemuMonitor.connect(dir.resolve("qmp-a.sock"), MONITOR_READY);
-             RunningVm destination = runner().startIncoming(spec, backendB.socket(), dir.resolve("qmp-b.sock"));
+             RunningVm destination = runner.startIncoming(spec, backendB.socket(), dir.resolve("qmp-b.sock"));
              QemuMonitor qmpB = QemuMonitor.connect(dir.resolve("qmp-b.sock"), MONITOR_READY)) {
             assertEquals("inmigrate", qmpB.runState());
             LiveMigration.Figures figures = migration.run(new Rig(source, qmpA, qmpB));
@@ -192,8 +194,8 @@ class LiveMigrationVmTest {
     /**
      * Holds the first pass over RAM with at most {@link #HOLD_LEFT} left and returns what is
      * left. Not later: once the pass is over, QEMU ends the migration within milliseconds (the
-     * guest is idle, and QEMU 7.2's TCG marks only a page's first CPU write after a pass, so not
-     * even a guest rewriting memory in a loop keeps it going); not earlier: the pages the page
+     * guest is idle, and with QEMU 7.2's TCG not even a guest rewriting memory in a loop keeps
+     * it going); not earlier: the pages the page
      * cache gets may lie in the rest, and would then go over after the back-end filled them.
      * The approach slows down so that a look every 50 ms cannot miss the point.
      */
@@ -203,10 +205,6 @@ class LiveMigrationVmTest {
         long left = LiveMigration.awaitFirstPassLeft(qmp, HOLD_LEFT, MIGRATION);
         LiveMigration.setBandwidth(qmp, HOLD_BANDWIDTH);
         return left;
-    }
-
-    private VmRunner runner() {
-        return new VmRunner(kit, dir);
     }
 
     /**
