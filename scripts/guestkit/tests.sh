@@ -300,3 +300,65 @@ test_fio_loop() {
   queue_usage
   [ "$failed" -eq 0 ] && [ -z "$errors" ]
 }
+
+# The host's word in the mailbox of a $1 MiB region: the 4 KiB block 1 MiB past the region,
+# read with O_DIRECT so that every look asks the backend (the host writes the image file).
+mailbox() {
+  dd if=$DISK bs=4096 skip=$(( ($1 + 1) * 256 )) count=1 iflag=direct 2>/dev/null | head -c 16 | tr -cd 'a-z'
+}
+
+# Waits up to vu_wait (120) seconds for the host to write $2 into the mailbox of a $1 MiB region.
+await_host() {
+  local tries=0 limit
+  limit=$(( $(param vu_wait 120) * 10 ))
+  while [ "$(mailbox "$1")" != "$2" ]; do
+    [ "$tries" -ge "$limit" ] && return 1
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+}
+
+# How many of the first $1 MiB differ between the page cache and the disk (read with O_DIRECT).
+stale_mib() {
+  local i=0 n=0
+  while [ "$i" -lt "$1" ]; do
+    [ "$(dd if=$DISK bs=1M skip="$i" count=1 2>/dev/null | sha256sum)" = \
+      "$(dd if=$DISK bs=1M skip="$i" count=1 iflag=direct 2>/dev/null | sha256sum)" ] || n=$((n + 1))
+    i=$((i + 1))
+  done
+  echo "$n"
+}
+
+# Live migration through the page cache, where only the backend writes guest memory: the
+# region holds the pattern (test_write_pattern) and no page of it is cached ("ready"); on
+# the host's word "fill" (sent once most of RAM went over and the migration is held) a
+# buffered read makes the backend fill fresh page-cache pages the guest's CPU never writes
+# ("filled"; the guest must boot with init_on_alloc=0, or the kernel zeroes each page first
+# and QEMU may send it again for that); on "check" (sent once the guest left the source) the
+# region is read again from the page cache: those pages are right only if the source's
+# backend logged its writes and QEMU sent them again. Reports cache_check_reads (sectors read
+# from the disk during the cached read: 0 when it all came from the cache), cached_sha256,
+# direct_sha256 (read with O_DIRECT), stale_mib (MiB that differ) when those two differ, and
+# kernel_errors; whether they are right is the host's call.
+test_cache_migrate() {
+  local mib cached direct before
+  test_write_pattern || return 1
+  mib="$(region_mib 8)"
+  echo 3 > /proc/sys/vm/drop_caches
+  # The kernel drops a block device's page cache when its last opener closes it: hold it open.
+  exec 3<$DISK
+  result ready yes
+  await_host "$mib" fill || { exec 3<&-; result fill no-word; return 1; }
+  dd if=$DISK bs=1M count="$mib" of=/dev/null 2>/dev/null || { exec 3<&-; result fill failed; return 1; }
+  result filled yes
+  await_host "$mib" check || { exec 3<&-; result check no-word; return 1; }
+  before="$(disk_stat 3)"
+  cached="$(dd if=$DISK bs=1M count="$mib" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  result cache_check_reads $(( $(disk_stat 3) - before ))
+  result cached_sha256 "$cached"
+  direct="$(disk_sha256 "$mib")"
+  result direct_sha256 "$direct"
+  [ "$cached" = "$direct" ] || result stale_mib "$(stale_mib "$mib")"
+  exec 3<&-
+  result kernel_errors "$(kernel_errors | grep -c .)"
+}

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * One precopy live migration between two QEMUs over a Unix socket, driven through their QMP
@@ -17,6 +18,8 @@ import java.util.Map;
 public final class LiveMigration {
 
     private static final Duration POLL = Duration.ofMillis(200);
+    /** Near the end of the first pass a tenth of a second is megabytes: look more often. */
+    private static final Duration FAST_POLL = Duration.ofMillis(50);
 
     /**
      * What {@code query-migrate} reported at the end: milliseconds in all, with the guest
@@ -42,35 +45,75 @@ public final class LiveMigration {
      */
     public static Figures run(QemuMonitor source, QemuMonitor destination, Path channel, long bytesPerSecond,
                               Duration bound) {
-        String uri = "unix:" + channel;
-        destination.execute("migrate-incoming", Map.of("uri", uri));
-        source.execute("migrate-set-parameters", Map.of("max-bandwidth", bytesPerSecond));
-        source.execute("migrate", Map.of("uri", uri));
-        return await(source, bound);
+        start(source, destination, channel, bytesPerSecond);
+        return awaitCompleted(source, bound);
     }
 
-    private static Figures await(QemuMonitor source, Duration bound) {
-        long deadline = System.nanoTime() + bound.toNanos();
+    /** Starts what {@link #run} does without waiting, for tests that act while RAM goes over. */
+    public static void start(QemuMonitor source, QemuMonitor destination, Path channel, long bytesPerSecond) {
+        String uri = "unix:" + channel;
+        destination.execute("migrate-incoming", Map.of("uri", uri));
+        setBandwidth(source, bytesPerSecond);
+        source.execute("migrate", Map.of("uri", uri));
+    }
+
+    /**
+     * Caps the migration's bandwidth from now on: a cap of a few KiB/s holds it where it is
+     * (a page per tenth of a second), a larger one lets it go on.
+     */
+    public static void setBandwidth(QemuMonitor source, long bytesPerSecond) {
+        source.execute("migrate-set-parameters", Map.of("max-bandwidth", bytesPerSecond));
+    }
+
+    /** Waits at most {@code bound} for the migration to complete and returns its figures. */
+    public static Figures awaitCompleted(QemuMonitor source, Duration bound) {
         List<String> seen = new ArrayList<>();
+        Map<String, Object> info = poll(source, bound, POLL, "completed", seen,
+                i -> "completed".equals(i.get("status")));
+        return figures(info, seen);
+    }
+
+    /**
+     * Waits at most {@code bound} until at most {@code bytes} of RAM are left to send in the
+     * first pass over it, and returns what is left; the end of the first pass throws.
+     */
+    public static long awaitFirstPassLeft(QemuMonitor source, long bytes, Duration bound) {
+        String what = "at most " + (bytes >> 20) + " MiB left in the first pass";
+        Map<String, Object> info = poll(source, bound, FAST_POLL, what, new ArrayList<>(),
+                i -> i.get("ram") instanceof Map<?, ?> ram && number(ram, "remaining") <= bytes);
+        Map<?, ?> ram = (Map<?, ?>) info.get("ram");
+        if (!"active".equals(info.get("status")) || number(ram, "dirty-sync-count") != 1) {
+            throw new VmException("RAM went over once before the migration was held; query-migrate: "
+                    + Json.write(info));
+        }
+        return number(ram, "remaining");
+    }
+
+    /** Polls query-migrate until {@code reached}; a failed, cancelled or (unwanted) completed end throws. */
+    private static Map<String, Object> poll(QemuMonitor source, Duration bound, Duration interval, String what,
+                                            List<String> seen, Predicate<Map<String, Object>> reached) {
+        long deadline = System.nanoTime() + bound.toNanos();
         while (true) {
             Map<String, Object> info = source.query("query-migrate");
             String status = String.valueOf(info.get("status"));
             if (seen.isEmpty() || !seen.getLast().equals(status)) {
                 seen.add(status);
             }
+            if (reached.test(info)) {
+                return info;
+            }
             switch (status) {
-                case "completed" -> {
-                    return figures(info, seen);
-                }
                 case "failed", "cancelled" -> throw new VmException("migration " + status + ": "
                         + info.getOrDefault("error-desc", "QEMU gave no reason") + "; query-migrate: " + Json.write(info));
+                case "completed" -> throw new VmException("migration completed before " + what + "; query-migrate: "
+                        + Json.write(info));
                 default -> { }
             }
             if (System.nanoTime() > deadline) {
-                throw new VmException("migration not completed within " + bound + "; statuses " + seen
+                throw new VmException("migration not at " + what + " within " + bound + "; statuses " + seen
                         + ", last query-migrate: " + Json.write(info));
             }
-            QemuMonitor.sleep(POLL);
+            QemuMonitor.sleep(interval);
         }
     }
 

@@ -52,6 +52,7 @@ public final class QemuCommand {
         // which the kernel hangs waiting for ticks; the TSC runs at the host's rate, so say so.
         StringBuilder sb = new StringBuilder("console=ttyS0 quiet tsc_early_khz=")
                 .append(tscKhz).append(" tsc=reliable vutest=").append(spec.test());
+        spec.kernelArgs().forEach(a -> sb.append(' ').append(a));
         new TreeMap<>(spec.guestArgs()).forEach((k, v) -> sb.append(" vu_").append(k).append('=').append(v));
         return sb.toString();
     }

@@ -41,6 +41,16 @@ class QemuCommandTest {
         assertThrows(IllegalArgumentException.class, () -> VmSpec.of("a b"));
         assertThrows(IllegalArgumentException.class, () -> VmSpec.of("t").withArg("k", "x y"));
         assertThrows(IllegalArgumentException.class, () -> VmSpec.of("t").withQueues(0));
+        assertThrows(IllegalArgumentException.class, () -> VmSpec.of("t").withKernelArgs("a=b c"));
+        assertThrows(IllegalArgumentException.class, () -> VmSpec.of("t").withKernelArgs("=0"));
+    }
+
+    @Test
+    void kernelParametersFollowTheTestName() throws IOException {
+        VmSpec spec = VmSpec.of("cache-migrate").withKernelArgs("init_on_alloc=0", "nokaslr").withArg("mib", "64");
+        List<String> cmd = QemuCommand.build(fakeKit(), spec, Path.of("/tmp/s.sock"), 2_000_000);
+        assertEquals("console=ttyS0 quiet tsc_early_khz=2000000 tsc=reliable vutest=cache-migrate init_on_alloc=0 nokaslr"
+                + " vu_mib=64", cmd.get(cmd.indexOf("-append") + 1));
     }
 
     @Test
