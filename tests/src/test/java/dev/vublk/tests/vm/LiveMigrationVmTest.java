@@ -24,9 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Live migration from QEMU A on backend A to QEMU B on backend B, both backends serving one RAW
  * image and both QEMUs alive at once, in two forms.
  *
- * <p>A guest in the middle of verified fio: RAM goes over in several passes (the bandwidth is
- * capped) while backend A writes the guest's read data into its memory and logs those pages in
- * QEMU's dirty log. The guest must finish on B with every fio round verified, no I/O error or
+ * <p>A guest in the middle of verified fio: RAM goes over (at 1 GiB/s, in about a second and at
+ * least two passes) while backend A writes the guest's read data into its memory and logs those
+ * pages in QEMU's dirty log. The guest must finish on B with every fio round verified, no I/O error or
  * stray completion in its kernel log, and the region it read back equal to the image. This
  * shows the switch under load, not the log: with backend A's marking of the pages it writes
  * turned off it still passed 9 of 11 runs, since a page A fills without logging it is only
@@ -38,13 +38,13 @@ import org.junit.jupiter.api.io.TempDir;
  * its cache. With the marking turned off all 64 MiB were stale on B in 6 of 6 runs (2 MiB in 3
  * more, when the hold came with 100 MiB of the pass left); with it, 8 of 8 passed.
  *
- * <p>The cap is a compromise with QEMU 7.2's TCG, which misses the guest's repeated CPU writes
- * to a page after a pass (a guest rewriting 4 MiB in a loop did not keep a migration from
- * ending): the longer RAM takes to go over, the more often the guest's own writes go missing
- * on the destination (kernel oopses after the switch, also with QEMU's built-in
- * virtio-blk and no vhost-user at all); at 64 MiB/s the fio migration takes about 4 s and 4
- * dirty-bitmap syncs. B runs with {@code --locking off}: A holds the image's write lock until
- * it is stopped.
+ * <p>The bandwidths are a compromise with QEMU 7.2's TCG, which misses the guest's repeated CPU
+ * writes to a page after a pass (a guest rewriting 4 MiB in a loop did not keep a migration
+ * from ending): the longer RAM takes to go over while the guest's CPUs are busy, the more often
+ * the guest's own writes go missing on the destination (kernel oopses after the switch, also
+ * with QEMU's built-in virtio-blk and no vhost-user at all; about one fio run in ten at
+ * 64 MiB/s, hence 1 GiB/s there). B runs with {@code --locking off}: A holds the image's write
+ * lock until it is stopped.
  */
 @Tag("vm")
 class LiveMigrationVmTest {
@@ -61,8 +61,15 @@ class LiveMigrationVmTest {
     private static final long HOLD_LEFT = 4 * MIB;
     /** A page per tenth of a second: the migration stands still while the guest reads. */
     private static final long HOLD_BANDWIDTH = 4096;
-    /** Slow enough that RAM takes several passes while fio runs, fast enough to converge. */
+    /** The page-cache test's pace outside its hold: several passes, still short enough for TCG. */
     private static final long BANDWIDTH = 64 * MIB;
+    /**
+     * The fio test's: RAM goes over in about a second. With 8 fio jobs keeping the guest's CPUs
+     * busy, QEMU 7.2's TCG lost guest CPU writes (a kernel oops on B) in about one run in ten at
+     * 64 MiB/s; the dirty log itself is proven by the page-cache test, this one checks that a
+     * guest moves mid-run with its rings, inflight requests and data intact.
+     */
+    private static final long FIO_BANDWIDTH = 1024 * MIB;
     private static final Duration BACKEND_READY = Duration.ofSeconds(60);
     private static final Duration MONITOR_READY = Duration.ofSeconds(60);
     private static final Duration FIO_STARTED = Duration.ofMinutes(4);
@@ -85,10 +92,10 @@ class LiveMigrationVmTest {
                 .withArg("secs", "45").withArg("jobs", "8").withTimeout(Duration.ofMinutes(10));
         Migrated m = migrate(spec, image, OurBackend.command(image, 2), rig -> {
             awaitResult(rig.source(), "started", FIO_STARTED);
-            return LiveMigration.run(rig.qmpA(), rig.qmpB(), dir.resolve("migration.sock"), BANDWIDTH, MIGRATION);
+            return LiveMigration.run(rig.qmpA(), rig.qmpB(), dir.resolve("migration.sock"), FIO_BANDWIDTH, MIGRATION);
         });
         assertFalse(m.onSource().containsKey("rounds"), "fio had finished before the migration");
-        assertTrue(m.figures().dirtySyncs() >= 3, "RAM went over in too few passes to test the dirty log: " + m.figures());
+        assertTrue(m.figures().dirtySyncs() >= 2, "RAM went over in one pass, with no dirty page sent again: " + m.figures());
         assertEquals("0", m.result().get("failed_rounds"), "fio rounds that failed verification on B");
         assertEquals("0", m.result().get("kernel_errors"), "I/O errors in the guest's kernel log");
         assertTrue(m.result().getLong("rounds") >= 1);
