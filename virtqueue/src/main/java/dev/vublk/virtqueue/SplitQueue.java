@@ -118,8 +118,7 @@ public final class SplitQueue {
     private boolean signalledValid;
     private String brokenReason;
     private MemorySegment indirectScratch;
-    /** One bit per descriptor index: set while that head is popped and not yet staged as used. */
-    private final long[] owned;
+    private final OwnedHeads owned;
 
     /**
      * @param size       queue size, a power of two up to {@value RingLayout#MAX_QUEUE_SIZE}
@@ -147,7 +146,7 @@ public final class SplitQueue {
         this.maxChainLength = MAX_CHAIN_LENGTH;
         this.usedEventOffset = RingLayout.usedEventOffset(size);
         this.availEventOffset = RingLayout.availEventOffset(size);
-        this.owned = new long[(size + 63) >>> 6];
+        this.owned = new OwnedHeads(size);
         // A restarted backend continues where the used ring is; nothing of ours is staged yet.
         this.nextUsedIdx = loadU16Acquire(usedRing, RING_IDX);
         this.publishedUsedIdx = nextUsedIdx;
@@ -279,9 +278,7 @@ public final class SplitQueue {
      * @throws IllegalArgumentException if {@code chain} is smaller than {@link #maxChainLength()}
      */
     public int pop(DescriptorChain chain) {
-        if (chain.capacity() < maxChainLength) {
-            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
-        }
+        checkCapacity(chain);
         if (brokenReason != null) {
             return BROKEN;
         }
@@ -302,7 +299,7 @@ public final class SplitQueue {
                         + ", which the device still owns (made available again before it was used)");
                 return BROKEN;
             }
-            own(head);
+            owned.add(head);
             walk(head, chain);
             return head;
         } catch (RuntimeException e) {
@@ -319,65 +316,56 @@ public final class SplitQueue {
      * @return {@code head}, or {@link #BROKEN} if it is not a descriptor index or the ring is broken
      */
     public int walkHead(int head, DescriptorChain chain) {
-        if (chain.capacity() < maxChainLength) {
-            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
-        }
-        if (brokenReason != null || head < 0 || head >= size) {
-            return BROKEN;
-        }
-        if (isOwned(head)) {
-            markBroken("head " + head + " is walked again while the device still owns it");
-            return BROKEN;
-        }
-        own(head);
-        return walkOrBreak(head, chain);
+        return walkAgain(head, chain, false);
     }
 
     /**
-     * Walks the chain at {@code head} again while the device still owns it (popped, not yet
-     * used): how a request the device held back, e.g. until the disk has space, starts anew
-     * without keeping its chain all that time. The driver may not change an owned chain, and
-     * the walk checks it as {@link #pop} does.
-     *
-     * @return {@code head}, or {@link #BROKEN} if the device does not own it or the ring is broken
+     * Walks the chain at {@code head} again while the device owns it (popped, not yet used), as
+     * {@link #pop} checks it: a request held back (until the disk has space) starts anew without
+     * keeping its chain meanwhile. Returns {@code head}, or {@link #BROKEN} if not owned or broken.
      */
     public int walkOwned(int head, DescriptorChain chain) {
-        if (chain.capacity() < maxChainLength) {
-            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
-        }
-        if (brokenReason != null || head < 0 || head >= size || !isOwned(head)) {
-            return BROKEN;
-        }
-        return walkOrBreak(head, chain);
+        return walkAgain(head, chain, true);
     }
 
-    /** Walks an owned head; ring memory that went away breaks the queue, not the thread. */
-    private int walkOrBreak(int head, DescriptorChain chain) {
+    /** {@link #walkHead} (the device takes a head it must not own yet) or {@link #walkOwned}. */
+    private int walkAgain(int head, DescriptorChain chain, boolean mustOwn) {
+        checkCapacity(chain);
+        if (brokenReason != null || head < 0 || head >= size) {
+            return BROKEN;
+        }
+        if (isOwned(head) != mustOwn) {
+            if (!mustOwn) {
+                markBroken("head " + head + " is walked again while the device still owns it");
+            }
+            return BROKEN;
+        }
+        if (!mustOwn) {
+            owned.add(head);
+        }
         try {
             walk(head, chain);
             return head;
         } catch (RuntimeException e) {
-            markBroken("ring memory is unusable: " + e);
+            markBroken("ring memory is unusable: " + e); // breaks the queue, not the thread
             return BROKEN;
+        }
+    }
+
+    private void checkCapacity(DescriptorChain chain) {
+        if (chain.capacity() < maxChainLength) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < " + maxChainLength);
         }
     }
 
     /** Whether {@code head} was popped and not yet staged as used. */
     public boolean isOwned(int head) {
-        return (owned[head >>> 6] & (1L << head)) != 0;
+        return owned.contains(head);
     }
 
     /** Number of heads popped and not yet staged as used: never more than {@link #size()}. */
     public int ownedCount() {
-        int n = 0;
-        for (long w : owned) {
-            n += Long.bitCount(w);
-        }
-        return n;
-    }
-
-    private void own(int head) {
-        owned[head >>> 6] |= 1L << head;
+        return owned.count();
     }
 
     /** Acquires avail->idx; true if entries are pending. A jump beyond the queue size breaks the queue. */
@@ -484,7 +472,7 @@ public final class SplitQueue {
         if (((nextUsedIdx - publishedUsedIdx) & 0xffff) >= size) {
             throw new IllegalStateException(size + " used elements staged without publishUsed()");
         }
-        owned[head >>> 6] &= ~(1L << head); // given back even when broken: the device is done with it
+        owned.remove(head); // given back even when broken: the device is done with it
         if (brokenReason != null) {
             return false;
         }
